@@ -1,0 +1,276 @@
+"""Evaluate an intent model on a data split and write the report folder.
+
+    python -m evaluation.nlu --model artifacts/intent-bitext --data bitext --output-dir runs/eval-bitext
+
+Prints accuracy and macro-F1 (``--json`` for the full metrics as JSON) and
+writes, atomically (a temporary folder renamed into place), into ``--output-dir``:
+
+* ``metrics.json``: accuracy, macro-F1, ECE, n, unknown labels, temperature, threshold, model, data, seed, timings
+* ``intent_report.json``: per intent precision/recall/F1/support and the intents it is most confused with
+* ``errors.json``: misclassified messages (gold, pred, confidence, top-3), most confident first
+* ``confusion_matrix.png``, ``reliability_diagram.png``, ``per_intent_f1.png``, ``confidence_histogram.png``
+* ``eval_config.json``: the resolved settings of this run
+
+The split is rebuilt from ``--data`` with ``--seed``; when ``--seed`` is not
+given the seed stored in the model's ``training_config.json`` is used, so a
+split carved at training time (e.g. Bitext's test split) is the same one here.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, Protocol, Sequence
+
+import numpy as np
+
+from evaluation import plots
+from evaluation.metrics import ClassificationEvaluation, evaluate_classification
+from pipeline.artifacts import atomic_dir, library_versions, read_json, write_json
+from pipeline.config import StageConfig
+from pipeline.errors import ConfigError, check_param, cli_main
+from pipeline.utils import progress_enabled
+
+logger = logging.getLogger(__name__)
+
+SPLIT_NAMES = ("test", "validation", "train")
+OUTPUT_FILES = (
+    "metrics.json", "intent_report.json", "errors.json", "eval_config.json",
+    "confusion_matrix.png", "reliability_diagram.png", "per_intent_f1.png", "confidence_histogram.png",
+)
+
+
+class Classifier(Protocol):
+    """What :func:`evaluate_model` needs: ``labels`` and a batch ``run``."""
+
+    labels: list[str]
+
+    def run(self, messages: list[str], top_k: int | None = None, return_probs: bool = False) -> dict: ...
+
+
+@dataclass
+class NLUEvalConfig(StageConfig):
+    """Settings of one NLU evaluation run (data flags come from training.data)."""
+
+    model: str = field(default="", metadata={"help": "Fine-tuned intent model folder (from training.finetune_intent)."})
+    output_dir: str = field(default="", metadata={"help": "Folder for metrics, reports and figures."})
+    split: str = field(default="test", metadata={"help": "Split to evaluate: test, validation or train."})
+    batch_size: int = field(default=64, metadata={"help": "Messages per forward pass."})
+    seed: int | None = field(default=None, metadata={"help": "Seed of the data split (default: the model's training seed, else 42)."})
+    limit: int | None = field(default=None, metadata={"help": "Evaluate a seeded random subset of N messages (quick runs)."})
+    n_bins: int = field(default=15, metadata={"help": "Confidence bins for ECE and the reliability diagram."})
+    overwrite: bool = field(default=False, metadata={"help": "Replace a non-empty output folder."})
+    progress: bool | None = field(default=None, metadata={"help": "Show a progress bar (default: when stderr is a terminal)."})
+
+    def validate(self) -> None:
+        name = "NLUEvalConfig"
+        check_param(name, "model", self.model, bool(self.model), "a model folder (pass --model DIR)")
+        check_param(name, "output_dir", self.output_dir, bool(self.output_dir), "a folder (pass --output-dir DIR)")
+        check_param(name, "split", self.split, self.split in SPLIT_NAMES, f"one of {', '.join(SPLIT_NAMES)}")
+        check_param(name, "batch_size", self.batch_size, self.batch_size >= 1, "an int >= 1")
+        check_param(name, "limit", self.limit, self.limit is None or self.limit >= 1, "an int >= 1 or unset")
+        check_param(name, "n_bins", self.n_bins, 1 <= self.n_bins <= 100, "an int in [1, 100]")
+
+
+def check_output_dir(path: str | Path, overwrite: bool) -> None:
+    """Refuse a non-empty folder (or a file) unless ``overwrite``; cheap, so call it before any work."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"The output path {str(path)!r} is a file. Pass a folder for --output-dir.")
+    if path.is_dir() and any(path.iterdir()) and not overwrite:
+        raise ConfigError(f"The output folder {str(path)!r} is not empty. Pass --overwrite to replace it, "
+                          "or choose another --output-dir.")
+
+
+def subsample(texts: Sequence[str], labels: Sequence[str], limit: int | None, seed: int) -> tuple[list[str], list[str]]:
+    """A seeded random subset of ``limit`` examples, in their original order (all when ``limit`` is None)."""
+    if limit is None or limit >= len(texts):
+        return list(texts), list(labels)
+    keep = np.sort(np.random.default_rng(seed).permutation(len(texts))[:limit])
+    return [texts[i] for i in keep], [labels[i] for i in keep]
+
+
+def predict(classifier: Classifier, texts: Sequence[str], batch_size: int = 64,
+            progress: bool | None = None) -> tuple[list, np.ndarray | None]:
+    """Run the classifier in chunks of 8 batches (top-3 rankings, calibrated probabilities) with a progress bar.
+
+    Chunks of several batches let the classifier sort each chunk by length.
+    """
+    from tqdm import tqdm
+
+    chunk = 8 * batch_size
+
+    predictions: list = []
+    probs: list[np.ndarray] = []
+    with tqdm(total=len(texts), desc="classifying", unit="msg", disable=not progress_enabled(progress),
+              file=sys.stderr) as bar:
+        for start in range(0, len(texts), chunk):
+            batch = list(texts[start:start + chunk])
+            out = classifier.run(batch, top_k=3, return_probs=True)
+            predictions.extend(out["predictions"])
+            if out.get("probabilities") is not None:
+                probs.append(np.asarray(out["probabilities"], dtype=float))
+            bar.update(len(batch))
+    matrix = np.concatenate(probs) if probs and sum(len(p) for p in probs) == len(texts) else None
+    return predictions, matrix
+
+
+def write_report(evaluation: ClassificationEvaluation, folder: Path, metrics: dict, config: dict) -> None:
+    """Write the JSON files and figures of one evaluation into ``folder``."""
+    write_json(folder / "metrics.json", metrics)
+    write_json(folder / "intent_report.json", evaluation.report)
+    write_json(folder / "errors.json", evaluation.errors)
+    write_json(folder / "eval_config.json", config)
+    cm = evaluation.confusion
+    plots.plot_confusion_matrix(cm["labels"], cm["matrix"], folder / "confusion_matrix.png")
+    plots.plot_reliability_diagram(evaluation.bins, folder / "reliability_diagram.png", ece=metrics["ece"])
+    plots.plot_per_label_f1(evaluation.report, folder / "per_intent_f1.png")
+    conf = [e["confidence"] for e in evaluation.per_example]
+    correct = [e["correct"] for e in evaluation.per_example]
+    plots.plot_confidence_histogram(conf, correct, folder / "confidence_histogram.png")
+
+
+def evaluate_model(
+    classifier: Classifier,
+    split: Any,
+    output_dir: str | Path,
+    *,
+    batch_size: int = 64,
+    n_bins: int = 15,
+    overwrite: bool = False,
+    progress: bool | None = None,
+    meta: dict | None = None,
+    config: dict | None = None,
+) -> tuple[ClassificationEvaluation, dict]:
+    """Classify ``split.texts``, score against ``split.labels`` and write the report folder.
+
+    ``classifier`` is any object with ``labels`` and ``run`` (see :class:`Classifier`);
+    ``meta`` is merged into metrics.json (model, data, seed, load timings),
+    ``config`` is written as eval_config.json. Returns the evaluation and the metrics.
+    """
+    texts, gold = list(split.texts), list(split.labels)
+    if not texts:
+        raise ConfigError("The split to evaluate is empty. Choose another --split or data set.")
+    check_output_dir(output_dir, overwrite)
+    start = time.perf_counter()
+    predictions, probabilities = predict(classifier, texts, batch_size, progress)
+    predict_ms = (time.perf_counter() - start) * 1000.0
+    evaluation = evaluate_classification(texts, gold, predictions, probabilities, list(classifier.labels),
+                                         n_bins=n_bins)
+    meta = dict(meta or {})
+    timings = {**meta.pop("timings", {}), "predict_ms": round(predict_ms, 1),
+               "ms_per_message": round(predict_ms / len(texts), 3),
+               "messages_per_s": round(len(texts) / max(predict_ms / 1000.0, 1e-9), 1)}
+    metrics = {
+        **evaluation.aggregate,
+        "primary_metric": evaluation.primary_metric,
+        "unknown_labels": evaluation.unknown_labels,
+        "n_errors": len(evaluation.errors),
+        "temperature": getattr(classifier, "temperature", None),
+        "threshold": getattr(classifier, "threshold", None),
+        "n_bins": n_bins,
+        **meta,
+        "timings": timings,
+        "versions": library_versions(),
+    }
+    with atomic_dir(output_dir, overwrite=True) as tmp:
+        write_report(evaluation, tmp, metrics, config or {})
+    logger.info("Wrote the evaluation of %d messages to %s", len(texts), output_dir)
+    return evaluation, metrics
+
+
+def training_seed(model_dir: str | Path) -> int | None:
+    """The seed in the model folder's training_config.json, if there is one."""
+    path = Path(model_dir) / "training_config.json"
+    try:
+        seed = read_json(path).get("seed") if path.is_file() else None
+    except (ValueError, AttributeError):
+        return None
+    return int(seed) if isinstance(seed, int) else None
+
+
+def load_classifier(config: NLUEvalConfig) -> Classifier:
+    """Build and warm up the pipeline's IntentClassifier (ModelLoadError on a bad folder)."""
+    from pipeline.hub import resolve_model
+    from pipeline.nlu import IntentClassifier
+
+    resolve_model(config.model, what="intent model")  # a missing folder fails here, before torch is imported
+
+    classifier = IntentClassifier(config.model, top_k=3, batch_size=config.batch_size)
+    classifier.warm_up()
+    return classifier
+
+
+def load_split(args: argparse.Namespace, config: NLUEvalConfig) -> tuple[Any, Any]:
+    """The data set and the split named by ``config.split``."""
+    from training.data import data_from_args
+
+    data = data_from_args(args, config.seed)
+    return data, getattr(data, config.split)
+
+
+DATA_FLAGS = ("data", "text_column", "label_column", "validation_size", "test_size", "max_per_label",
+              "keep_placeholders")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from training.data import add_data_arguments
+
+    parser = argparse.ArgumentParser(prog="python -m evaluation.nlu", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", default=None, metavar="YAML", help="YAML file with NLUEvalConfig keys.")
+    NLUEvalConfig.add_arguments(parser)
+    add_data_arguments(parser)
+    parser.add_argument("--json", action="store_true", help="Print the metrics as JSON instead of a summary line.")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="More logging (-vv for debug).")
+    parser.add_argument("-q", "--quiet", action="store_true", help="Only warnings and errors on stderr.")
+    return parser
+
+
+def summary(metrics: dict, split: str, output_dir: str) -> str:
+    line = (f"{split}: accuracy {metrics['accuracy']:.4f}  macro-F1 {metrics['macro_f1']:.4f}  "
+            f"ECE {metrics['ece']:.4f}  n={metrics['n']}")
+    if metrics.get("n_unknown"):
+        line += f"  ({metrics['n_unknown']} with labels unknown to the model)"
+    return f"{line}\nwrote {output_dir}"
+
+
+@cli_main
+def main(argv: Sequence[str] | None = None) -> int:
+    from pipeline.utils import setup_logging
+
+    args = build_parser().parse_args(argv)
+    setup_logging(args.verbose, args.quiet)
+    config = NLUEvalConfig.resolve(args.config, args)
+    check_output_dir(config.output_dir, config.overwrite)
+    if config.seed is None:
+        config.seed = training_seed(config.model) if Path(config.model).is_dir() else None
+        config.seed = 42 if config.seed is None else config.seed
+        logger.info("Using seed %d for the data split", config.seed)
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    classifier = load_classifier(config)
+    timings["load_model_ms"] = round((time.perf_counter() - start) * 1000.0, 1)
+    start = time.perf_counter()
+    data, split = load_split(args, config)
+    timings["load_data_ms"] = round((time.perf_counter() - start) * 1000.0, 1)
+    texts, labels = subsample(split.texts, split.labels, config.limit, config.seed)
+    split = SimpleNamespace(texts=texts, labels=labels)
+    data_args = {k: getattr(args, k, None) for k in DATA_FLAGS}
+    resolved = {**config.to_dict(), "data_args": data_args}
+    meta = {"model": config.model, "data": args.data, "data_name": getattr(data, "name", args.data),
+            "split": config.split, "seed": config.seed, "limit": config.limit, "timings": timings}
+    _, metrics = evaluate_model(classifier, split, config.output_dir, batch_size=config.batch_size,
+                                n_bins=config.n_bins, overwrite=config.overwrite, progress=config.progress,
+                                meta=meta, config=resolved)
+    print(json.dumps(metrics, indent=2, default=str) if args.json else summary(metrics, config.split, config.output_dir))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

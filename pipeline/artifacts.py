@@ -1,0 +1,127 @@
+"""Artifact folders: atomic writes, library versions, model cards, JSON helpers.
+
+A saved component is a folder (``config.json``, ``model.safetensors``, label
+maps and metrics as JSON, a ``README.md`` model card). It is written into a
+temporary sibling folder and renamed into place, so an interrupted run never
+leaves a half-written model where a good one used to be.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import tempfile
+from contextlib import contextmanager
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+
+@contextmanager
+def atomic_dir(target: str | os.PathLike[str], overwrite: bool = True) -> Iterator[Path]:
+    """Yield a temporary folder next to ``target``; on success it replaces ``target``.
+
+    On error the temporary folder is removed and ``target`` is left untouched.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists() and not overwrite:
+        raise FileExistsError(target)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        yield tmp
+        if target.exists():
+            old = target.with_name(f".{target.name}.old-{os.getpid()}")
+            target.rename(old)
+            tmp.rename(target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def write_json(path: str | os.PathLike[str], data: Any) -> None:
+    """Write JSON atomically (temp file, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=2, ensure_ascii=False, default=_json_default)
+        fh.write("\n")
+    os.replace(tmp, path)
+
+
+def read_json(path: str | os.PathLike[str]) -> Any:
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def _json_default(obj: Any) -> Any:
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+
+
+LIBRARIES = ("torch", "transformers", "datasets", "tokenizers", "safetensors", "scikit-learn", "numpy")
+
+
+def library_versions(extra: Iterable[str] = ()) -> dict[str, str]:
+    """Versions of Python and the libraries that shape a result."""
+    versions = {"python": platform.python_version()}
+    for name in (*LIBRARIES, *extra):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    try:
+        versions["support-assistant"] = metadata.version("support-assistant")
+    except metadata.PackageNotFoundError:
+        pass
+    return versions
+
+
+def _table(rows: dict[str, Any]) -> str:
+    lines = ["| key | value |", "| --- | --- |"]
+    for key, value in rows.items():
+        if isinstance(value, float):
+            value = f"{value:.4f}"
+        lines.append(f"| {key} | {value} |")
+    return "\n".join(lines)
+
+
+def write_model_card(
+    folder: str | os.PathLike[str],
+    *,
+    title: str,
+    summary: str,
+    data: dict[str, Any],
+    metrics: dict[str, Any],
+    config: dict[str, Any],
+    usage: str = "",
+    notes: str = "",
+) -> None:
+    """Write ``README.md``: what the model is, the data, metrics, seed/config and library versions."""
+    flat_metrics = {k: v for k, v in metrics.items() if isinstance(v, (int, float, str))}
+    parts = [
+        f"# {title}",
+        summary,
+        "## Data",
+        _table(data),
+        "## Metrics",
+        _table(flat_metrics) if flat_metrics else "(none recorded)",
+        "## Training configuration",
+        f"Seed: {config.get('seed', 'n/a')}. The full resolved configuration is in `training_config.json`.",
+        "```json\n" + json.dumps(config, indent=2, default=str) + "\n```",
+        "## Library versions",
+        _table(library_versions()),
+    ]
+    if usage:
+        parts += ["## Usage", usage]
+    if notes:
+        parts += ["## Notes", notes]
+    Path(folder, "README.md").write_text("\n\n".join(parts) + "\n", encoding="utf-8")

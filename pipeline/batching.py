@@ -1,0 +1,48 @@
+"""Length-sorted batching with dynamic padding (shared by inference and the fine-tuning scripts).
+
+Sorting by length inside shuffled chunks keeps padding small while the batch
+order stays random; the order of epoch ``e`` depends only on ``(seed, e)``, so
+a resumed run can skip exactly the batches it already did.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+
+def length_sorted_batches(
+    lengths: Sequence[int], batch_size: int, *, shuffle: bool, seed: int = 0, epoch: int = 0, chunk_batches: int = 50
+) -> list[np.ndarray]:
+    """Indices grouped into batches of similar length.
+
+    With ``shuffle``: permute, sort by length within chunks of ``chunk_batches``
+    batches, then shuffle the batch order. Without: globally sorted (inference).
+    """
+    lengths = np.asarray(lengths)
+    if not shuffle:
+        order = np.argsort(lengths, kind="stable")
+        return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    rng = np.random.default_rng([seed, epoch])
+    perm = rng.permutation(len(lengths))
+    chunk = batch_size * chunk_batches
+    batches: list[np.ndarray] = []
+    for start in range(0, len(perm), chunk):
+        part = perm[start : start + chunk]
+        part = part[np.argsort(lengths[part], kind="stable")]
+        batches.extend(part[i : i + batch_size] for i in range(0, len(part), batch_size))
+    order = rng.permutation(len(batches))
+    return [batches[i] for i in order]
+
+
+def pad_batch(sequences: Sequence[Sequence[int]], pad_id: int):
+    """Right-pad token id lists to the longest one: ``(input_ids, attention_mask)`` long tensors."""
+    import torch
+
+    longest = max(len(s) for s in sequences)
+    input_ids = torch.full((len(sequences), longest), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(sequences), longest), dtype=torch.long)
+    for row, seq in enumerate(sequences):
+        input_ids[row, : len(seq)] = torch.as_tensor(seq, dtype=torch.long)
+        mask[row, : len(seq)] = 1
+    return input_ids, mask

@@ -1,0 +1,267 @@
+"""Sentence embeddings: a transformer encoder with mean pooling, and an on-disk cache.
+
+:class:`SentenceEncoder` turns texts into L2-normalised float32 vectors with any
+Hugging Face encoder given by name or folder (``default`` is the packaged
+all-MiniLM-L6-v2), the way sentence-transformers does for that model: mean
+pooling over the attention mask, then L2 normalisation.
+
+:class:`EmbeddingCache` stores the vectors of a knowledge base as
+``<key>.safetensors`` (vectors) + ``<key>.json`` (ids, per-text hashes, encoder,
+knowledge-base hash). A lookup with the same knowledge-base hash and encoder is
+a cache hit; otherwise the newest entry for the same encoder lends every vector
+whose text is unchanged, and only new or edited texts are encoded.
+
+    python -c "from pipeline.embedding import SentenceEncoder; print(SentenceEncoder().encode(['Where is my refund?']).shape)"
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from pipeline.config import StageConfig
+from pipeline.errors import check_param
+from pipeline.hub import ModelRef, load_pretrained, resolve_model
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class EncoderConfig(StageConfig):
+    """Settings of the sentence encoder."""
+
+    model: str = field(default="default", metadata={"help": "Encoder: 'default' (packaged all-MiniLM-L6-v2), a Hub id or a folder."})
+    batch_size: int = field(default=64, metadata={"help": "Texts per forward pass."})
+    max_length: int = field(default=128, metadata={"help": "Tokens kept per text (longer texts are truncated)."})
+    normalize: bool = field(default=True, metadata={"help": "L2-normalise the vectors (cosine = dot product)."})
+    num_threads: int | None = field(default=None, metadata={"help": "torch CPU threads (None: leave torch's setting)."})
+
+    def validate(self) -> None:
+        check_param("EncoderConfig", "batch_size", self.batch_size, self.batch_size >= 1, "an int >= 1")
+        check_param("EncoderConfig", "max_length", self.max_length, 8 <= self.max_length <= 8192, "an int in [8, 8192]")
+        check_param("EncoderConfig", "num_threads", self.num_threads,
+                    self.num_threads is None or self.num_threads >= 1, "None or an int >= 1")
+
+
+class SentenceEncoder:
+    """Texts -> (n, dim) float32 embeddings; the model is loaded in :meth:`warm_up` (or on first use)."""
+
+    def __init__(self, model: str = "default", *, batch_size: int = 64, max_length: int = 128,
+                 normalize: bool = True, num_threads: int | None = None) -> None:
+        self.config = EncoderConfig(model=model, batch_size=batch_size, max_length=max_length,
+                                    normalize=normalize, num_threads=num_threads)
+        self._ref: ModelRef | None = None
+        self._tokenizer: Any = None
+        self._model: Any = None
+
+    @classmethod
+    def from_config(cls, config: EncoderConfig) -> "SentenceEncoder":
+        return cls(config.model, batch_size=config.batch_size, max_length=config.max_length,
+                   normalize=config.normalize, num_threads=config.num_threads)
+
+    @property
+    def ref(self) -> ModelRef:
+        if self._ref is None:
+            self._ref = resolve_model(self.config.model, what="sentence encoder")
+        return self._ref
+
+    @property
+    def name(self) -> str:
+        """Model name plus the settings that change the vectors (used in cache keys)."""
+        c = self.config
+        return f"{self.ref.name}|max_length={c.max_length}|normalize={c.normalize}|{self._weights_stamp()}"
+
+    def _weights_stamp(self) -> str:
+        """Size and mtime of a local folder's weights, so a retrained folder invalidates caches."""
+        if not self.ref.local:
+            return "hub"
+        folder = Path(self.ref.source)
+        files = sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.bin"))
+        return ";".join(f"{f.name}:{f.stat().st_size}:{int(f.stat().st_mtime)}" for f in files) or "no-weights"
+
+    @property
+    def dim(self) -> int:
+        self.warm_up()
+        return int(self._model.config.hidden_size)
+
+    def warm_up(self) -> None:
+        """Load the tokenizer and model once (offline-first, one clear error if unavailable)."""
+        if self._model is not None:
+            return
+        ref = self.ref  # a bad name or folder fails here, before the slow imports
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+
+        if self.config.num_threads:
+            torch.set_num_threads(self.config.num_threads)
+        start = time.perf_counter()
+        self._tokenizer = load_pretrained(AutoTokenizer.from_pretrained, ref, "sentence encoder tokenizer")
+        model = load_pretrained(AutoModel.from_pretrained, ref, "sentence encoder")
+        self._model = model.eval()
+        logger.info("Loaded sentence encoder %s in %.2f s", ref.name, time.perf_counter() - start)
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed ``texts`` in batches of similar length; returns float32 ``(len(texts), dim)``."""
+        if isinstance(texts, str):
+            raise TypeError("SentenceEncoder.encode expects a list of strings, not a single string. Wrap it: [text].")
+        self.warm_up()
+        import torch
+
+        texts = [str(t) for t in texts]
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        if not texts:
+            return out
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
+        bs = self.config.batch_size
+        with torch.inference_mode():
+            for start in range(0, len(order), bs):
+                idx = order[start:start + bs]
+                batch = self._tokenizer([texts[i] for i in idx], padding=True, truncation=True,
+                                        max_length=self.config.max_length, return_tensors="pt")
+                hidden = self._model(**batch).last_hidden_state
+                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+                if self.config.normalize:
+                    pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
+                out[idx] = pooled.float().numpy()
+        return out
+
+    def run(self, texts: list[str]) -> dict[str, np.ndarray]:
+        return {"embeddings": self.encode(texts)}
+
+
+def text_hash(text: str) -> str:
+    """Hash of the exact text that is embedded (an unchanged text reuses its vector)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def _key(kb_hash: str, encoder_name: str) -> str:
+    return hashlib.sha256(f"{kb_hash}\n{encoder_name}".encode("utf-8")).hexdigest()[:20]
+
+
+def _atomic_write_bytes(path: Path, write: Any) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@dataclass
+class CacheResult:
+    """Vectors for the requested texts and how they were obtained."""
+
+    vectors: np.ndarray
+    hit: bool
+    encoded: int
+    reused: int
+    seconds: float
+    path: Path | None = None
+
+
+class EmbeddingCache:
+    """Vectors of a knowledge base on disk, keyed by its content hash and the encoder."""
+
+    def __init__(self, cache_dir: str | os.PathLike[str], keep: int = 4) -> None:
+        self.cache_dir = Path(cache_dir).expanduser()
+        self.keep = keep
+
+    def _paths(self, key: str) -> tuple[Path, Path]:
+        return self.cache_dir / f"{key}.safetensors", self.cache_dir / f"{key}.json"
+
+    def _read(self, key: str) -> tuple[dict[str, Any], np.ndarray] | None:
+        from safetensors.numpy import load_file
+
+        vec_path, meta_path = self._paths(key)
+        if not (vec_path.is_file() and meta_path.is_file()):
+            return None
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            vectors = load_file(str(vec_path))["vectors"]
+            if vectors.dtype != np.float32 or vectors.ndim != 2 or len(meta["ids"]) != vectors.shape[0] \
+                    or len(meta["hashes"]) != vectors.shape[0]:
+                raise ValueError("shape or dtype mismatch")
+        except Exception as exc:  # any damage: rebuild, never crash
+            logger.warning("Embedding cache %s is unreadable (%s); rebuilding it.", vec_path, str(exc).splitlines()[0][:120])
+            return None
+        return meta, vectors
+
+    def _donor(self, encoder_name: str, exclude: str) -> tuple[dict[str, Any], np.ndarray] | None:
+        """The newest readable entry for the same encoder (source of reusable vectors)."""
+        metas = sorted(self.cache_dir.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for meta_path in metas:
+            if meta_path.stem == exclude:
+                continue
+            try:
+                if json.loads(meta_path.read_text(encoding="utf-8")).get("encoder") != encoder_name:
+                    continue
+            except (OSError, ValueError):
+                continue
+            found = self._read(meta_path.stem)
+            if found is not None:
+                return found
+        return None
+
+    def get_or_build(self, encoder: Any, ids: list[str], texts: list[str], kb_hash: str) -> CacheResult:
+        """Return vectors for ``texts`` (row i for ``ids[i]``), reading, patching or writing the cache."""
+        start = time.perf_counter()
+        name = str(encoder.name)
+        key = _key(kb_hash, name)
+        hashes = [text_hash(t) for t in texts]
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        found = self._read(key)
+        if found is not None and found[0].get("ids") == ids and found[0].get("hashes") == hashes:
+            return CacheResult(found[1], True, 0, len(ids), time.perf_counter() - start, self._paths(key)[0])
+        donor = self._donor(name, exclude=key)
+        known: dict[str, np.ndarray] = {}
+        if donor is not None:
+            known = {h: donor[1][i] for i, h in enumerate(donor[0]["hashes"])}
+        todo = [i for i, h in enumerate(hashes) if h not in known]
+        fresh = encoder.encode([texts[i] for i in todo]) if todo else None
+        dim = fresh.shape[1] if fresh is not None else (next(iter(known.values())).shape[0] if known else 0)
+        vectors = np.zeros((len(texts), dim), dtype=np.float32)
+        for i, h in enumerate(hashes):
+            if h in known:
+                vectors[i] = known[h]
+        if fresh is not None:
+            vectors[todo] = fresh
+        self._write(key, vectors, {"ids": ids, "hashes": hashes, "encoder": name, "kb_hash": kb_hash,
+                                   "dim": int(dim), "created": time.time()})
+        return CacheResult(vectors, False, len(todo), len(ids) - len(todo), time.perf_counter() - start,
+                           self._paths(key)[0])
+
+    def _write(self, key: str, vectors: np.ndarray, meta: dict[str, Any]) -> None:
+        from safetensors.numpy import save_file
+
+        vec_path, meta_path = self._paths(key)
+        try:
+            _atomic_write_bytes(vec_path, lambda tmp: save_file({"vectors": np.ascontiguousarray(vectors)}, tmp))
+            _atomic_write_bytes(meta_path, lambda tmp: Path(tmp).write_text(json.dumps(meta), encoding="utf-8"))
+        except OSError as exc:  # a read-only cache folder must not stop retrieval
+            logger.warning("Could not write the embedding cache to %s (%s); continuing without it.", self.cache_dir, exc)
+            return
+        self._prune(meta["encoder"])
+
+    def _prune(self, encoder_name: str) -> None:
+        """Keep the ``keep`` newest entries per encoder."""
+        same = []
+        for meta_path in self.cache_dir.glob("*.json"):
+            try:
+                if json.loads(meta_path.read_text(encoding="utf-8")).get("encoder") == encoder_name:
+                    same.append(meta_path)
+            except (OSError, ValueError):
+                continue
+        for old in sorted(same, key=lambda p: p.stat().st_mtime, reverse=True)[self.keep:]:
+            for p in self.cache_dir.glob(f"{old.stem}.*"):  # vectors, metadata and any index built on them
+                p.unlink(missing_ok=True)

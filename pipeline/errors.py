@@ -1,0 +1,65 @@
+"""User-facing errors and the CLI wrapper that turns them into one clear line.
+
+Every problem a user can fix (bad setting, bad data, missing model) raises a
+subclass of :class:`PipelineError` whose message names the value received,
+what is allowed and the fix. Entry points wrap ``main`` with :func:`cli_main`,
+which prints ``error: <message>`` to stderr and exits with status 2, without a
+traceback (set ``SUPPORT_DEBUG=1`` to see one).
+"""
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from typing import Any, Callable
+
+
+class PipelineError(Exception):
+    """A problem the user can fix; its message is shown as one line."""
+
+
+class ConfigError(PipelineError, ValueError):
+    """A bad setting: unknown key, wrong type or value out of range."""
+
+
+class DataError(PipelineError, ValueError):
+    """A bad data set: missing file or column, empty texts, too few labels."""
+
+
+class ModelLoadError(PipelineError, OSError):
+    """A model that cannot be found or read (missing or corrupt folder, offline Hub id)."""
+
+
+class NotFittedError(PipelineError, ValueError):
+    """An estimator or component used before ``fit``/``warm_up``."""
+
+
+def check_param(owner: str, name: str, value: Any, ok: bool, allowed: str) -> None:
+    """Raise the house-style error when ``ok`` is false.
+
+    >>> check_param("Retriever", "top_k", 0, False, "an int >= 1")
+    Traceback (most recent call last):
+    ...
+    pipeline.errors.ConfigError: The 'top_k' parameter of Retriever must be an int >= 1. Got 0.
+    """
+    if not ok:
+        raise ConfigError(f"The {name!r} parameter of {owner} must be {allowed}. Got {value!r}.")
+
+
+def cli_main(fn: Callable[..., int | None]) -> Callable[..., int]:
+    """Decorate a CLI ``main``: user errors become one line on stderr and exit 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> int:
+        try:
+            return fn(*args, **kwargs) or 0
+        except PipelineError as exc:
+            if os.environ.get("SUPPORT_DEBUG"):
+                raise
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            return 130
+
+    return wrapper

@@ -1,0 +1,151 @@
+"""Intent classifier component: a fine-tuned Hugging Face encoder with calibrated confidence.
+
+    >>> clf = IntentClassifier("artifacts/intent-bitext")          # doctest: +SKIP
+    >>> clf.run(["I want my money back"])["predictions"][0].label  # doctest: +SKIP
+    'get_refund'
+
+The model folder is the one written by ``python -m training.finetune_intent``:
+Hugging Face weights (``model.safetensors``), tokenizer, ``config.json`` with
+``id2label``, and ``calibration.json`` holding the temperature fitted on the
+validation split and the out-of-scope confidence threshold chosen there.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from pipeline.artifacts import read_json
+from pipeline.batching import length_sorted_batches, pad_batch
+from pipeline.errors import ModelLoadError, check_param
+from pipeline.hub import load_pretrained, resolve_model
+from pipeline.types import IntentPrediction
+
+logger = logging.getLogger(__name__)
+
+CALIBRATION_FILE = "calibration.json"
+
+
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """Row-wise softmax of ``logits / temperature`` (numerically stable)."""
+    z = logits / temperature
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def batched_logits(model: Any, tokenizer: Any, messages: Sequence[str], batch_size: int, max_length: int) -> np.ndarray:
+    """Logits of a sequence-classification model over messages, length-sorted batches, no grad."""
+    import torch
+
+    texts = [str(m) for m in messages]
+    out = np.zeros((len(texts), model.config.num_labels), dtype=np.float32)
+    if not texts:
+        return out
+    enc = tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
+    pad_id = tokenizer.pad_token_id or 0
+    with torch.inference_mode():
+        for idx in length_sorted_batches([len(ids) for ids in enc], batch_size, shuffle=False):
+            input_ids, mask = pad_batch([enc[i] for i in idx], pad_id)
+            out[idx] = model(input_ids=input_ids, attention_mask=mask).logits.float().numpy()
+    return out
+
+
+class IntentClassifier:
+    """Classify batches of messages into intents.
+
+    Parameters are stored unchanged; the model is loaded by :meth:`warm_up`
+    (called on first use). ``run`` returns ``{"predictions": [IntentPrediction]}``
+    and, with ``return_probs=True``, the calibrated ``"probabilities"`` matrix.
+    """
+
+    def __init__(
+        self,
+        model: str | Path,
+        *,
+        top_k: int = 3,
+        batch_size: int = 64,
+        max_length: int = 128,
+        num_threads: int | None = None,
+    ) -> None:
+        check_param("IntentClassifier", "top_k", top_k, isinstance(top_k, int) and top_k >= 1, "an int >= 1")
+        check_param("IntentClassifier", "batch_size", batch_size, isinstance(batch_size, int) and batch_size >= 1, "an int >= 1")
+        check_param("IntentClassifier", "max_length", max_length, isinstance(max_length, int) and max_length >= 8, "an int >= 8")
+        self.model = str(model)
+        self.top_k = top_k
+        self.batch_size = batch_size
+        self.max_length = max_length
+        self.num_threads = num_threads
+        self._model: Any = None
+        self._tokenizer: Any = None
+        self.labels: list[str] = []
+        self.temperature: float = 1.0
+        self.threshold: float | None = None
+        self.calibration: dict[str, Any] = {}
+
+    def warm_up(self) -> None:
+        """Load tokenizer, weights and calibration once."""
+        if self._model is not None:
+            return
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        from pipeline.utils import set_torch_threads
+
+        set_torch_threads(self.num_threads)
+        ref = resolve_model(self.model, what="intent model")
+        tokenizer = load_pretrained(AutoTokenizer.from_pretrained, ref, what="intent model tokenizer")
+        model = load_pretrained(AutoModelForSequenceClassification.from_pretrained, ref, what="intent model")
+        id2label = getattr(model.config, "id2label", None) or {}
+        labels = [str(id2label[i]) for i in sorted(id2label, key=int)]
+        if not labels or all(lbl.startswith("LABEL_") for lbl in labels):
+            raise ModelLoadError(
+                f"The intent model {self.model!r} has no intent names in config.json (id2label). "
+                "Train it with 'python -m training.finetune_intent' or pass a fine-tuned model folder."
+            )
+        calibration_path = Path(ref.source) / CALIBRATION_FILE
+        if ref.local and calibration_path.is_file():
+            try:
+                self.calibration = read_json(calibration_path)
+            except ValueError:
+                raise ModelLoadError(
+                    f"{calibration_path} is not valid JSON: retrain the model or delete the file to use raw probabilities."
+                ) from None
+            self.temperature = float(self.calibration.get("temperature", 1.0))
+            threshold = self.calibration.get("threshold")
+            self.threshold = float(threshold) if threshold is not None else None
+        else:
+            logger.warning("No %s beside the intent model: confidences are uncalibrated and there is no out-of-scope threshold.", CALIBRATION_FILE)
+        model.eval()
+        self.labels = labels
+        self._tokenizer = tokenizer
+        self._model = model
+        logger.info("Loaded intent model %s (%d intents, T=%.3f)", self.model, len(labels), self.temperature)
+
+    def logits(self, messages: Sequence[str]) -> np.ndarray:
+        """Raw (uncalibrated) logits, shape (n, n_labels); batched and length-sorted."""
+        self.warm_up()
+        return batched_logits(self._model, self._tokenizer, messages, self.batch_size, self.max_length)
+
+    def predict_proba(self, messages: Sequence[str]) -> np.ndarray:
+        """Calibrated probabilities (temperature applied), shape (n, n_labels)."""
+        return softmax(self.logits(messages), self.temperature)
+
+    def run(self, messages: Sequence[str], top_k: int | None = None, return_probs: bool = False) -> dict[str, Any]:
+        """Predict intents: ``{"predictions": [IntentPrediction, ...]}`` (+ ``"probabilities"``)."""
+        k = self.top_k if top_k is None else top_k
+        check_param("IntentClassifier", "top_k", k, isinstance(k, int) and k >= 1, "an int >= 1")
+        probs = self.predict_proba(messages)
+        predictions = []
+        for row in probs:
+            top = np.argsort(-row, kind="stable")[: min(k, len(self.labels))]
+            best = int(top[0])
+            confidence = min(float(row[best]), 1.0)
+            in_scope = self.threshold is None or confidence >= self.threshold
+            ranking = [(self.labels[int(j)], float(row[int(j)])) for j in top]
+            predictions.append(IntentPrediction(self.labels[best], confidence, ranking, in_scope))
+        result: dict[str, Any] = {"predictions": predictions}
+        if return_probs:
+            result["probabilities"] = probs
+        return result

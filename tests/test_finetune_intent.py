@@ -1,0 +1,166 @@
+"""Intent fine-tuning and the IntentClassifier on a tiny random DistilBERT (the distilbert-base-uncased code path)."""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline.errors import ConfigError, DataError, ModelLoadError
+from pipeline.nlu import IntentClassifier
+from tests.tiny_models import make_tiny_distilbert
+from training import finetune_intent
+from training.finetune_intent import IntentTrainer, IntentTrainingConfig, choose_threshold, main
+
+TOY = {
+    "get_refund": ["i want my money back", "refund my order please", "how do i get a refund", "give me a refund now",
+                   "refund for the broken item", "money back for order", "i need a refund today", "request a refund",
+                   "can i be refunded", "refund the payment"],
+    "track_order": ["where is my package", "track my order", "when will my parcel arrive", "order status please",
+                    "has my order shipped", "tracking number for my order", "where is my delivery", "package location",
+                    "is my order on the way", "track the parcel"],
+    "recover_password": ["i forgot my password", "reset my password", "cannot log in password lost", "password recovery",
+                         "new password please", "help me reset the password", "lost my password", "password reset link",
+                         "change forgotten password", "recover my password"],
+}
+
+
+def _write_toy(path: Path, data: dict[str, list[str]]) -> Path:
+    with path.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["utterance", "intent"])
+        for label, texts in data.items():
+            writer.writerows([t, label] for t in texts)
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_base(tmp_path_factory) -> Path:
+    texts = [t for ts in TOY.values() for t in ts]
+    return make_tiny_distilbert(tmp_path_factory.mktemp("base") / "tiny-distilbert", texts)
+
+
+def _config(tmp_path: Path, base: Path, **kw) -> IntentTrainingConfig:
+    values = dict(data=str(_write_toy(tmp_path / "toy.csv", TOY)), text_column="utterance", label_column="intent",
+                  validation_size=0.2, test_size=0.2, base_model=str(base), output_dir=str(tmp_path / "model"),
+                  epochs=2, batch_size=4, lr=1e-3, max_length=16, seed=7, checkpoint_every=2)
+    values.update(kw)
+    return IntentTrainingConfig(**values)
+
+
+def test_finetune_save_load_predict(tmp_path, tiny_base):
+    cfg = _config(tmp_path, tiny_base)
+    metrics = IntentTrainer(cfg, progress=False).train()
+    out = Path(cfg.output_dir)
+    assert {"config.json", "model.safetensors", "tokenizer.json", "calibration.json", "training_config.json",
+            "metrics.json", "README.md", "labels.json"} <= {p.name for p in out.iterdir()}
+    assert not any(p.suffix in {".bin", ".pkl", ".pt"} for p in out.iterdir())
+    assert not Path(str(out) + ".checkpoint").exists()
+    config = json.loads((out / "config.json").read_text())
+    assert config["label2id"] == {"get_refund": 0, "recover_password": 1, "track_order": 2}
+    assert json.loads((out / "training_config.json").read_text())["seed"] == 7
+    assert metrics["epochs_run"] == 2 and len(metrics["history"]) == 2
+    assert metrics["temperature"] > 0
+    card = (out / "README.md").read_text()
+    assert "transformers" in card and "Seed: 7" in card
+
+    clf = IntentClassifier(out, top_k=2, batch_size=3)
+    result = clf.run(["refund my order please", "where is my package", "reset my password"], return_probs=True)
+    preds = result["predictions"]
+    assert clf.labels == ["get_refund", "recover_password", "track_order"]
+    assert len(preds) == 3 and all(len(p.ranking) == 2 for p in preds)
+    assert all(p.label == p.ranking[0][0] and p.confidence == pytest.approx(p.ranking[0][1]) for p in preds)
+    np.testing.assert_allclose(result["probabilities"].sum(axis=1), 1.0, rtol=1e-5)
+    assert clf.temperature == pytest.approx(metrics["temperature"])
+    # save/load is symmetric: the loaded model reproduces the accuracy measured in memory at training time
+    data = json.loads((out / "metrics.json").read_text())
+    from training.data import load_intent_data
+
+    split = load_intent_data(cfg.data, text_column="utterance", label_column="intent", validation_size=0.2,
+                             test_size=0.2, seed=7).test
+    acc = float(np.mean([p.label == g for p, g in zip(clf.run(split.texts)["predictions"], split.labels)]))
+    assert acc == pytest.approx(data["test"]["accuracy"])
+
+
+def test_resume_after_interruption(tmp_path, tiny_base, monkeypatch):
+    cfg = _config(tmp_path, tiny_base, epochs=2)
+    real_save = finetune_intent.save_checkpoint
+    calls = {"n": 0}
+
+    def save_then_die(*args, **kwargs):
+        real_save(*args, **kwargs)
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(finetune_intent, "save_checkpoint", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        IntentTrainer(cfg, progress=False).train()
+    ckpt = Path(cfg.output_dir + ".checkpoint")
+    saved = json.loads((ckpt / "state.json").read_text())
+    assert not Path(cfg.output_dir).exists()
+    monkeypatch.setattr(finetune_intent, "save_checkpoint", real_save)
+    metrics = IntentTrainer(cfg, progress=False, resume=True).train()
+    assert saved["global_step"] > 0
+    assert metrics["epochs_run"] == 2
+    assert Path(cfg.output_dir, "model.safetensors").is_file() and not ckpt.exists()
+
+
+def test_resume_with_other_settings_is_refused(tmp_path, tiny_base, monkeypatch):
+    cfg = _config(tmp_path, tiny_base, epochs=1)
+
+    def die(*args, **kwargs):
+        real(*args, **kwargs)
+        raise KeyboardInterrupt
+
+    real = finetune_intent.save_checkpoint
+    monkeypatch.setattr(finetune_intent, "save_checkpoint", die)
+    with pytest.raises(KeyboardInterrupt):
+        IntentTrainer(cfg, progress=False).train()
+    monkeypatch.setattr(finetune_intent, "save_checkpoint", real)
+    with pytest.raises(ConfigError, match=r"different settings \(lr\)"):
+        IntentTrainer(_config(tmp_path, tiny_base, epochs=1, lr=5e-4), progress=False, resume=True).train()
+
+
+def test_choose_threshold_keeps_coverage_of_correct():
+    conf = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.2])
+    correct = np.array([True, True, True, True, True, False])
+    assert choose_threshold(conf, correct, 0.75) == pytest.approx(0.6)
+    assert choose_threshold(conf, correct, 1.0) is None
+
+
+def test_config_errors():
+    with pytest.raises(ConfigError, match=r"The 'epochs' parameter of IntentTrainingConfig must be an int >= 1. Got 0."):
+        IntentTrainingConfig(epochs=0)
+    with pytest.raises(ConfigError, match=r"Unknown key\(s\) 'epoch' in config for IntentTrainingConfig"):
+        IntentTrainingConfig.from_dict({"epoch": 3})
+
+
+def test_cli_bad_inputs(tmp_path, tiny_base, capsys):
+    one_label = _write_toy(tmp_path / "one.csv", {"get_refund": TOY["get_refund"]})
+    code = main(["--data", str(one_label), "--base-model", str(tiny_base), "--output-dir", str(tmp_path / "m"), "--no-progress", "-q"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: ") and "label" in err and "Traceback" not in err
+    (tmp_path / "exists").mkdir()
+    code = main(["--data", str(one_label), "--output-dir", str(tmp_path / "exists"), "-q"])
+    assert code == 2 and "already exists" in capsys.readouterr().err
+    code = main(["--data", str(_write_toy(tmp_path / "ok.csv", TOY)), "--base-model", str(tmp_path / "nope"),
+                 "--output-dir", str(tmp_path / "m2"), "--no-progress", "-q"])
+    assert code == 2 and "does not exist" in capsys.readouterr().err
+
+
+def test_classifier_missing_or_corrupt_folder(tmp_path):
+    with pytest.raises(ModelLoadError, match="does not exist"):
+        IntentClassifier(tmp_path / "missing").warm_up()
+    bad = tmp_path / "corrupt"
+    bad.mkdir()
+    (bad / "config.json").write_text("{not json")
+    with pytest.raises(ModelLoadError, match="corrupt"):
+        IntentClassifier(bad).warm_up()
+
+
+def test_data_errors_are_data_errors(tmp_path):
+    with pytest.raises(DataError):
+        IntentTrainer(_config(tmp_path, tmp_path, data=str(tmp_path / "absent.csv")), progress=False).train()

@@ -1,0 +1,129 @@
+"""The answer-time pipeline and ``python -m pipeline.respond`` (real KB and packaged MiniLM, tiny intent model)."""
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from pipeline import respond
+from pipeline.assistant import RespondConfig, SupportAssistant, clean_message, load_respond_config
+from pipeline.errors import ConfigError, DataError
+from pipeline.types import IntentPrediction
+from tests.tiny_models import make_tiny_distilbert
+
+INTENTS = ["get_refund", "track_order", "recover_password"]
+
+
+class FakeClassifier:
+    """Stands in for IntentClassifier: a fixed prediction per message keyword."""
+
+    threshold = 0.5
+
+    def __init__(self, table: dict[str, tuple[str, float]]):
+        self.table = table
+
+    def run(self, messages, top_k=3):
+        preds = []
+        for m in messages:
+            label, conf = next((v for k, v in self.table.items() if k in m.lower()), ("track_order", 0.2))
+            others = [x for x in INTENTS if x != label]
+            rest = (1 - conf) / 2
+            preds.append(IntentPrediction(label, conf, [(label, conf), (others[0], rest), (others[1], rest)]))
+        return {"predictions": preds}
+
+
+@pytest.fixture()
+def assistant(tmp_path, monkeypatch):
+    monkeypatch.setenv("SUPPORT_CACHE_DIR", str(tmp_path / "cache"))
+    config = load_respond_config(None, {"nlu": {"model": "unused"}})
+    a = SupportAssistant(config)
+    from pipeline.retrieval import Retriever
+
+    a.retriever = Retriever(config=config.retrieval)
+    a.retriever.warm_up()
+    a._contact = a.retriever.kb.by_intent()["contact_human_agent"][:1]
+    a.generator = a.grounded
+    a.classifier = FakeClassifier({"refund": ("get_refund", 0.97), "password": ("recover_password", 0.95),
+                                   "parcel": ("track_order", 0.45)})
+    return a
+
+
+def test_refund_reply_is_grounded_and_uses_order_number(assistant):
+    reply = assistant.run(["I want a refund for order 12345"])["replies"][0]
+    assert reply.intent.label == "get_refund" and reply.intent.in_scope
+    assert "12345" in reply.text
+    assert reply.snippets and all("get_refund" in s.intents for s in reply.snippets)
+    assert all(s.score is not None for s in reply.snippets)
+    assert reply.fallback is None and reply.checks == [] and reply.generator == "grounded"
+    assert [e.text for e in reply.intent.entities] == ["12345"]
+    assert set(reply.timings_ms) == {"nlu", "retrieval", "nlg"}
+    # the reply quotes policy content: some sentence of a retrieved snippet appears in it (in second person or as is)
+    assert any(word in reply.text for s in reply.snippets for word in s.text.split() if any(c.isdigit() for c in word))
+
+
+def test_low_confidence_asks_to_clarify_and_gibberish_is_handed_off(assistant):
+    low, gibberish = assistant.run(["where is my parcel", "?!?! 1234 ..."])["replies"]
+    assert low.fallback == "low_confidence" and low.generator == "clarification" and low.snippets == []
+    assert "Is your question about" in low.text
+    assert gibberish.fallback == "out_of_scope" and gibberish.generator == "handoff"
+    assert any("under the threshold 0.50" in n for n in low.notes)
+
+
+def test_clean_message():
+    assert clean_message("  hi\x00there\n\tyou ", 100) == ("hi there you", ["control characters replaced by spaces"])
+    text, notes = clean_message("a" * 6000, 5000)
+    assert len(text) == 5000 and notes == ["message truncated from 6000 to 5000 characters for the models"]
+    with pytest.raises(DataError, match="empty or only whitespace"):
+        clean_message(" \n\t ", 100)
+
+
+def test_config_errors(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("nlg:\n  generator: gpt5\n")
+    with pytest.raises(ConfigError, match=r"The 'generator' parameter of GeneratorConfig must be one of 'grounded', 'seq2seq'. Got 'gpt5'."):
+        load_respond_config(bad)
+    bad.write_text("nlu:\n  modle: x\n")
+    with pytest.raises(ConfigError, match=r"Unknown key\(s\) 'modle' in .*bad.yaml \[nlu\] for NLUConfig"):
+        load_respond_config(bad)
+    bad.write_text("retreival: {}\n")
+    with pytest.raises(ConfigError, match=r"Unknown key\(s\) 'retreival'"):
+        load_respond_config(bad)
+    assert isinstance(load_respond_config(Path("configs/respond/default.yaml")), RespondConfig)
+
+
+@pytest.fixture(scope="module")
+def tiny_intent_model(tmp_path_factory) -> Path:
+    from transformers import AutoModelForSequenceClassification
+
+    folder = make_tiny_distilbert(tmp_path_factory.mktemp("intent") / "tiny", ["I want a refund", "where is my order"])
+    model = AutoModelForSequenceClassification.from_pretrained(
+        folder, num_labels=3, id2label=dict(enumerate(INTENTS)), label2id={k: i for i, k in enumerate(INTENTS)})
+    model.save_pretrained(folder)
+    return folder
+
+
+def test_cli_json_trace_and_stdin_batch(tmp_path, monkeypatch, capsys, tiny_intent_model):
+    monkeypatch.setenv("SUPPORT_CACHE_DIR", str(tmp_path / "cache"))
+    assert respond.main(["--intent-model", str(tiny_intent_model), "--json", "I want a refund for order 12345"]) == 0
+    trace = json.loads(capsys.readouterr().out)
+    assert set(trace) >= {"text", "intent", "snippets", "generator", "checks", "fallback", "timings_ms", "message"}
+    assert len(trace["intent"]["ranking"]) == 3 and trace["intent"]["entities"][0]["text"] == "12345"
+    assert trace["generator"] == "grounded" and len(trace["snippets"]) == 3
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("cancel my order\n\nreset my password please\n"))
+    assert respond.main(["--intent-model", str(tiny_intent_model), "--json"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [json.loads(line)["message"] for line in lines] == ["cancel my order", "reset my password please"]
+
+
+def test_cli_bad_input(tmp_path, monkeypatch, capsys, tiny_intent_model):
+    monkeypatch.setenv("SUPPORT_CACHE_DIR", str(tmp_path / "cache"))
+    assert respond.main(["--intent-model", str(tiny_intent_model), "   "]) == 2
+    assert capsys.readouterr().err.startswith("error: The message is empty")
+    assert respond.main(["--intent-model", str(tiny_intent_model), "--generator", "gpt5", "hi"]) == 2
+    assert "Got 'gpt5'" in capsys.readouterr().err
+    assert respond.main(["--intent-model", str(tmp_path / "missing"), "hello"]) == 2
+    err = capsys.readouterr().err
+    assert "does not exist" in err and "Traceback" not in err

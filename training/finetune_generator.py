@@ -1,0 +1,319 @@
+"""Fine-tune any Hugging Face seq2seq checkpoint as the reply generator.
+
+    python -m training.finetune_generator --model google/flan-t5-base --output-dir artifacts/generator
+    python -m training.finetune_generator --model ./my-t5 --output-dir artifacts/gen --epochs 2 --max-train-examples 500
+    python -m training.finetune_generator --model google/flan-t5-base --output-dir artifacts/generator --resume
+
+Pairs: (message, intent, knowledge-base snippets) -> Bitext reference reply,
+from the 4.5k file (:mod:`training.generator_data`: deduplicated, stratified
+80/10/10 split with ``--seed``; placeholders filled consistently on both
+sides). The source is the prompt of :mod:`pipeline.prompts` (the same template
+and truncation as :class:`pipeline.nlg.Seq2SeqGenerator` at answer time);
+``--snippets intent`` (default) needs no embeddings, ``--snippets retriever``
+uses the dense retriever filtered by the gold intent.
+
+Recipe: AdamW with linear warm-up/decay, dynamic padding over length-sorted
+batches, validation loss after every epoch, the best epoch kept, then ROUGE-L
+of greedy replies on ``--eval-generate`` validation examples. The model folder
+(safetensors weights, tokenizer, config, ``training_config.json`` with the
+prompt template, ``metrics.json``, ``README.md``) is written to a temporary
+folder and renamed into place. A checkpoint ``<output-dir>.checkpoint`` is
+saved every ``--checkpoint-every`` steps and at each epoch end; ``--resume``
+continues from it (dropout noise after a resume differs from an uninterrupted run).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipeline.artifacts import atomic_dir, write_json, write_model_card
+from pipeline.batching import length_sorted_batches, pad_batch
+from pipeline.config import StageConfig
+from pipeline.errors import ConfigError, DataError, ModelLoadError, check_param, cli_main
+from pipeline.hub import load_pretrained, resolve_model
+from pipeline.prompts import DEFAULT_PROMPT_TEMPLATE, check_template, fit_prompt
+from pipeline.utils import progress_enabled, set_seed, set_torch_threads, setup_logging
+from training.checkpoint import load_checkpoint, save_checkpoint
+from training.generator_data import SNIPPET_SOURCES, GenerationExample, load_generation_splits
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class GeneratorTrainingConfig(StageConfig):
+    model: str = field(default="google/flan-t5-base", metadata={"help": "Seq2seq checkpoint to fine-tune: Hub id or local folder."})
+    output_dir: str = field(default="artifacts/generator", metadata={"help": "Model folder to write."})
+    data: str | None = field(default=None, metadata={"help": "Bitext 4.5k CSV (default: the shared data folder)."})
+    kb_path: str | None = field(default=None, metadata={"help": "Knowledge-base folder (default: the packaged knowledge_base/policies)."})
+    snippets: str = field(default="intent", metadata={"help": "Snippet source: intent (KB snippets of the gold intent) or retriever."})
+    top_k: int = field(default=2, metadata={"help": "Snippets per prompt."})
+    prompt_template: str = field(default=DEFAULT_PROMPT_TEMPLATE, metadata={"help": "Prompt with {message} {intent} {snippets} {slots}."})
+    epochs: int = field(default=3, metadata={"help": "Number of epochs."})
+    lr: float = field(default=3e-4, metadata={"help": "Peak learning rate of AdamW."})
+    batch_size: int = field(default=8, metadata={"help": "Training batch size."})
+    eval_batch_size: int = field(default=16, metadata={"help": "Batch size for validation loss and generation."})
+    max_source_length: int = field(default=512, metadata={"help": "Prompt tokens (cut keeping the policy text)."})
+    max_target_length: int = field(default=192, metadata={"help": "Reference tokens kept as the training target; also the generation limit."})
+    warmup_ratio: float = field(default=0.06, metadata={"help": "Fraction of steps with linear learning-rate warm-up."})
+    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay."})
+    max_grad_norm: float = field(default=1.0, metadata={"help": "Gradient clipping norm."})
+    max_train_examples: int | None = field(default=None, metadata={"help": "Use at most this many training pairs (seeded sample)."})
+    max_eval_examples: int | None = field(default=None, metadata={"help": "Use at most this many validation pairs for the loss."})
+    eval_generate: int = field(default=64, metadata={"help": "Validation pairs decoded for ROUGE-L after training (0 = skip)."})
+    max_steps: int | None = field(default=None, metadata={"help": "Stop after this many optimizer steps (smoke runs)."})
+    checkpoint_every: int = field(default=200, metadata={"help": "Save a resumable checkpoint every N optimizer steps (and at each epoch end)."})
+    validation_size: float = field(default=0.1, metadata={"help": "Fraction of messages held out for validation."})
+    test_size: float = field(default=0.1, metadata={"help": "Fraction held out as the test split (used by evaluation.generation)."})
+    seed: int = field(default=42, metadata={"help": "Seed for the split, sampling, batch order and initialisation."})
+    num_threads: int | None = field(default=None, metadata={"help": "Torch CPU threads (default: all cores)."})
+
+    def validate(self) -> None:
+        owner = "GeneratorTrainingConfig"
+        for name in ("epochs", "batch_size", "eval_batch_size", "checkpoint_every", "top_k"):
+            check_param(owner, name, getattr(self, name), getattr(self, name) >= 1, "an int >= 1")
+        check_param(owner, "max_source_length", self.max_source_length, self.max_source_length >= 16, "an int >= 16")
+        check_param(owner, "max_target_length", self.max_target_length, self.max_target_length >= 4, "an int >= 4")
+        check_param(owner, "lr", self.lr, 0 < self.lr < 1, "a float in (0, 1)")
+        check_param(owner, "warmup_ratio", self.warmup_ratio, 0 <= self.warmup_ratio < 1, "a float in [0, 1)")
+        check_param(owner, "eval_generate", self.eval_generate, self.eval_generate >= 0, "an int >= 0")
+        check_param(owner, "snippets", self.snippets, self.snippets in SNIPPET_SOURCES, "one of " + ", ".join(SNIPPET_SOURCES))
+        for name in ("max_train_examples", "max_eval_examples", "max_steps"):
+            value = getattr(self, name)
+            if value is not None:
+                check_param(owner, name, value, value >= 1, "an int >= 1 or unset")
+        check_template(self.prompt_template, owner)
+
+
+def _sample(examples: list[GenerationExample], n: int | None, seed: int) -> list[GenerationExample]:
+    if n is None or n >= len(examples):
+        return examples
+    import numpy as np
+
+    keep = sorted(np.random.default_rng(seed).choice(len(examples), size=n, replace=False).tolist())
+    return [examples[i] for i in keep]
+
+
+class GeneratorTrainer:
+    """Runs one fine-tuning job described by a :class:`GeneratorTrainingConfig`."""
+
+    def __init__(self, config: GeneratorTrainingConfig, *, progress: bool | None = None, resume: bool = False) -> None:
+        self.config = config
+        self.progress = progress_enabled(progress)
+        self.resume = resume
+        self.output_dir = Path(config.output_dir)
+        self.checkpoint_dir = self.output_dir.with_name(self.output_dir.name + ".checkpoint")
+
+    def _load(self) -> tuple[Any, Any, Any]:
+        from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+        try:
+            ref = resolve_model(self.config.model, what="seq2seq model")
+            tokenizer = load_pretrained(AutoTokenizer.from_pretrained, ref, what="seq2seq model tokenizer")
+            model = load_pretrained(AutoModelForSeq2SeqLM.from_pretrained, ref, what="seq2seq model")
+        except ModelLoadError as exc:
+            raise ModelLoadError(f"{str(exc).split(' Supply it as')[0].rstrip('.')}. Pass --model as a local folder "
+                                 "or pre-download the checkpoint into the Hugging Face cache.") from None
+        return ref, tokenizer, model
+
+    def encode(self, tokenizer: Any, examples: list[GenerationExample]) -> tuple[list[str], list[list[int]], list[list[int]]]:
+        """Prompts (as at answer time), their token ids and the target token ids."""
+        cfg = self.config
+
+        def count(text: str) -> int:
+            return len(tokenizer(text, add_special_tokens=True)["input_ids"])
+
+        prompts = [fit_prompt(cfg.prompt_template, ex.message, ex.intent, ex.snippets, ex.entities, cfg.max_source_length, count)[0]
+                   for ex in examples]
+        sources = tokenizer(prompts, truncation=True, max_length=cfg.max_source_length)["input_ids"]
+        targets = tokenizer(text_target=[ex.reference for ex in examples], truncation=True, max_length=cfg.max_target_length)["input_ids"]
+        return prompts, sources, targets
+
+    @staticmethod
+    def _batch(sources: list[list[int]], targets: list[list[int]], idx: Any, pad_id: int) -> dict[str, Any]:
+        input_ids, mask = pad_batch([sources[i] for i in idx], pad_id)
+        labels, lmask = pad_batch([targets[i] for i in idx], pad_id)
+        return {"input_ids": input_ids, "attention_mask": mask, "labels": labels.masked_fill(lmask == 0, -100)}
+
+    def validation_loss(self, model: Any, sources: list[list[int]], targets: list[list[int]], pad_id: int) -> float:
+        """Mean per-token cross-entropy over the validation pairs."""
+        import torch
+
+        total, tokens = 0.0, 0
+        model.eval()
+        with torch.inference_mode():
+            for idx in length_sorted_batches([len(s) for s in sources], self.config.eval_batch_size, shuffle=False):
+                batch = self._batch(sources, targets, idx, pad_id)
+                n = int((batch["labels"] != -100).sum())
+                total += float(model(**batch).loss) * n
+                tokens += n
+        return total / max(tokens, 1)
+
+    def train(self) -> dict[str, Any]:
+        import torch
+        from tqdm.auto import tqdm
+        from transformers import get_linear_schedule_with_warmup
+
+        cfg = self.config
+        set_seed(cfg.seed)
+        set_torch_threads(cfg.num_threads)
+        from knowledge_base.loader import load_knowledge_base
+
+        splits = load_generation_splits(cfg.data, seed=cfg.seed, validation_size=cfg.validation_size, test_size=cfg.test_size,
+                                        snippets=cfg.snippets, top_k=cfg.top_k, kb=load_knowledge_base(cfg.kb_path),
+                                        splits=("train", "validation"))
+        train = _sample(splits["train"], cfg.max_train_examples, cfg.seed)
+        val = _sample(splits["validation"], cfg.max_eval_examples, cfg.seed)
+        if not train or not val:
+            raise DataError(f"Generator fine-tuning needs training and validation pairs. Got {len(train)} and {len(val)}.")
+        ref, tokenizer, model = self._load()
+        _, train_src, train_tgt = self.encode(tokenizer, train)
+        val_prompts, val_src, val_tgt = self.encode(tokenizer, val)
+        pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        steps_per_epoch = (len(train_src) + cfg.batch_size - 1) // cfg.batch_size
+        total_steps = min(steps_per_epoch * cfg.epochs, cfg.max_steps or 10**12)
+
+        no_decay = ("bias", "layer_norm.weight", "LayerNorm.weight", "norm.weight")
+        groups = [{"params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)], "weight_decay": cfg.weight_decay},
+                  {"params": [p for n, p in model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0}]
+        optimizer = torch.optim.AdamW(groups, lr=cfg.lr)
+        scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total_steps), total_steps)
+
+        resolved = cfg.to_dict()
+        state: dict[str, Any] = {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "best_loss": None, "best_epoch": -1,
+                                 "history": [], "train_seconds": 0.0, "config": resolved}
+        best_state: dict | None = None
+        if self.resume and (self.checkpoint_dir / "state.json").is_file():
+            state, best_state = load_checkpoint(self.checkpoint_dir, model, optimizer, scheduler)
+            changed = [k for k in resolved if k not in ("output_dir", "num_threads") and state["config"].get(k) != resolved[k]]
+            if changed:
+                raise ConfigError(f"The checkpoint in {self.checkpoint_dir} was made with different settings ({', '.join(changed)}). "
+                                  "Rerun with the same settings, or without --resume to start over.")
+        elif self.resume:
+            logger.info("No checkpoint at %s: starting from scratch", self.checkpoint_dir)
+
+        logger.info("Fine-tuning %s: %d train / %d validation pairs, %d steps", ref.name, len(train), len(val), total_steps)
+        started = time.perf_counter() - state["train_seconds"]
+        for epoch in range(state["epoch"], cfg.epochs):
+            if state["global_step"] >= total_steps:
+                break
+            model.train()
+            batches = length_sorted_batches([len(s) for s in train_src], cfg.batch_size, shuffle=True, seed=cfg.seed, epoch=epoch)
+            bar = tqdm(total=len(batches), initial=state["step_in_epoch"], desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch",
+                       disable=not self.progress, dynamic_ncols=True)
+            running, seen = 0.0, 0
+            for step in range(state["step_in_epoch"], len(batches)):
+                if state["global_step"] >= total_steps:
+                    break
+                loss = model(**self._batch(train_src, train_tgt, batches[step], pad_id)).loss
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                running, seen = running + float(loss), seen + 1
+                state["global_step"] += 1
+                state["step_in_epoch"] = step + 1
+                bar.update(1)
+                bar.set_postfix(loss=f"{running / seen:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
+                if state["global_step"] % cfg.checkpoint_every == 0 and step + 1 < len(batches):
+                    state["train_seconds"] = time.perf_counter() - started
+                    save_checkpoint(self.checkpoint_dir, model, optimizer, scheduler, state, best_state)
+            bar.close()
+            val_loss = self.validation_loss(model, val_src, val_tgt, pad_id)
+            record = {"epoch": epoch + 1, "validation_loss": val_loss, "train_loss": running / max(seen, 1),
+                      "steps": state["global_step"], "seconds": round(time.perf_counter() - started, 1)}
+            state["history"].append(record)
+            logger.info("epoch %d: validation loss %.4f (train loss %.4f, %.0f s)", epoch + 1, val_loss, record["train_loss"], record["seconds"])
+            if state["best_loss"] is None or val_loss < state["best_loss"]:
+                state.update(best_loss=val_loss, best_epoch=epoch + 1)
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            state.update(epoch=epoch + 1, step_in_epoch=0, train_seconds=time.perf_counter() - started)
+            save_checkpoint(self.checkpoint_dir, model, optimizer, scheduler, state, best_state)
+        train_seconds = time.perf_counter() - started
+        if best_state is not None:
+            model.load_state_dict(best_state)
+        model.eval()
+        metrics: dict[str, Any] = {"validation_loss": state["best_loss"], "best_epoch": state["best_epoch"],
+                                   "steps": state["global_step"], "train_seconds": round(train_seconds, 1),
+                                   "train_pairs": len(train), "validation_pairs": len(val), "history": state["history"]}
+        metrics.update(self._rouge(model, tokenizer, val_prompts, val))
+        self._write(model, tokenizer, metrics, ref.name, len(train), len(val))
+        shutil.rmtree(self.checkpoint_dir, ignore_errors=True)
+        return metrics
+
+    def _rouge(self, model: Any, tokenizer: Any, prompts: list[str], examples: list[GenerationExample]) -> dict[str, Any]:
+        cfg = self.config
+        n = min(cfg.eval_generate, len(prompts))
+        if n == 0:
+            return {}
+        from evaluation.generation import rouge_l
+        from pipeline.nlg import GeneratorConfig, Seq2SeqGenerator
+
+        gen = Seq2SeqGenerator(GeneratorConfig(generator="seq2seq", model=cfg.model, prompt_template=cfg.prompt_template,
+                                               max_new_tokens=cfg.max_target_length, max_input_tokens=cfg.max_source_length,
+                                               batch_size=cfg.eval_batch_size, device="cpu"))
+        gen.model, gen.tokenizer = model, tokenizer
+        replies = gen.generate(prompts[:n])
+        scores = rouge_l(replies, [ex.reference for ex in examples[:n]])
+        value = sum(s["f"] for s in scores) / n
+        logger.info("validation ROUGE-L F1 %.4f on %d generated replies", value, n)
+        return {"validation_rougeL_f": value, "rouge_examples": n, "sample_reply": replies[0]}
+
+    def _write(self, model: Any, tokenizer: Any, metrics: dict[str, Any], base_name: str, n_train: int, n_val: int) -> None:
+        cfg = self.config
+        with atomic_dir(self.output_dir) as tmp:
+            model.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
+            write_json(tmp / "training_config.json", cfg.to_dict())
+            write_json(tmp / "metrics.json", metrics)
+            flat = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and v is not None}
+            write_model_card(
+                tmp,
+                title=f"Reply generator: {base_name} fine-tuned on Bitext customer support",
+                summary=(f"Seq2seq reply generator fine-tuned from `{base_name}` with `python -m training.finetune_generator` "
+                         "on (message, intent, knowledge-base snippets) -> Bitext reference reply pairs. The prompt template "
+                         "is stored in `training_config.json` and used by `pipeline.nlg.Seq2SeqGenerator` when loading this folder."),
+                data={"data": cfg.data or "bitext_customer_support_4.5k.csv (shared data)", "train_pairs": n_train,
+                      "validation_pairs": n_val, "snippets": f"{cfg.snippets} (top {cfg.top_k})", "split_seed": cfg.seed},
+                metrics=flat,
+                config=cfg.to_dict(),
+                usage=("```yaml\n# generator config\ngenerator: seq2seq\nmodel: " + str(cfg.output_dir) + "\n```\n"
+                       "Replies that fail the guardrails fall back to the grounded reply."),
+            )
+        logger.info("Saved generator to %s", self.output_dir)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m training.finetune_generator",
+                                     description="Fine-tune a Hugging Face seq2seq checkpoint as the reply generator.")
+    parser.add_argument("--config", help="YAML file with GeneratorTrainingConfig keys; flags override it.")
+    GeneratorTrainingConfig.add_arguments(parser)
+    parser.add_argument("--resume", action="store_true", help="Continue from <output-dir>.checkpoint after an interruption.")
+    parser.add_argument("--overwrite", action="store_true", help="Replace an existing model folder at --output-dir.")
+    parser.add_argument("--no-progress", dest="progress", action="store_false", default=None, help="Hide the progress bar.")
+    parser.add_argument("-q", "--quiet", action="store_true", help="Only warnings and errors on stderr.")
+    return parser
+
+
+@cli_main
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(quiet=args.quiet)
+    config = GeneratorTrainingConfig.resolve(args.config, args)
+    out = Path(config.output_dir)
+    if out.exists() and not (args.overwrite or args.resume):
+        raise ConfigError(f"The output folder {str(out)!r} already exists. Pass --overwrite to replace it, or choose another --output-dir.")
+    metrics = GeneratorTrainer(config, progress=args.progress, resume=args.resume).train()
+    rouge = metrics.get("validation_rougeL_f")
+    print(f"validation loss {metrics['validation_loss']:.4f}" + (f", ROUGE-L F1 {rouge:.4f}" if rouge is not None else "")
+          + f" -> {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,347 @@
+"""Fine-tune any Hugging Face encoder as an intent classifier.
+
+    python -m training.finetune_intent --data bitext --output-dir artifacts/intent-bitext
+    python -m training.finetune_intent --data banking77 --output-dir artifacts/intent-banking77 --epochs 6
+    python -m training.finetune_intent --data my_intents.csv --text-column utterance --label-column intent \\
+        --base-model distilbert-base-uncased --output-dir artifacts/my-intents
+    python -m training.finetune_intent --config configs/intent/banking77.yaml --resume   # after an interruption
+
+Recipe: AdamW with linear warm-up/decay, dynamic padding over length-sorted
+batches, evaluation on the validation split after every epoch, the best epoch
+by validation macro-F1 kept, early stopping after ``patience`` epochs without
+improvement. Then a temperature is fitted on the validation logits (confidence
+calibration, ECE reported before and after) and the out-of-scope threshold is
+chosen there. The model folder is written to a temporary folder and renamed.
+A checkpoint folder ``<output-dir>.checkpoint`` is saved every
+``checkpoint_every`` steps and at each epoch end; ``--resume`` continues from
+it (dropout noise after a resume differs from an uninterrupted run).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.artifacts import atomic_dir, library_versions, write_json, write_model_card
+from pipeline.batching import length_sorted_batches, pad_batch
+from pipeline.config import StageConfig
+from pipeline.errors import ConfigError, DataError, check_param, cli_main
+from pipeline.hub import load_pretrained, resolve_model
+from pipeline.nlu import CALIBRATION_FILE, batched_logits, softmax
+from pipeline.utils import progress_enabled, set_seed, set_torch_threads, setup_logging
+from training.checkpoint import load_checkpoint, save_checkpoint
+from training.data import IntentData, load_intent_data
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class IntentTrainingConfig(StageConfig):
+    data: str = field(default="bitext", metadata={"help": "Preset (bitext, banking77, atis), a CSV/JSON/JSONL file, a saved datasets folder or a Hub dataset name."})
+    text_column: str | None = field(default=None, metadata={"help": "Column holding the message (auto-detected when unset)."})
+    label_column: str | None = field(default=None, metadata={"help": "Column holding the intent label (auto-detected when unset)."})
+    validation_size: float = field(default=0.1, metadata={"help": "Fraction held out for validation when the data has no validation split."})
+    test_size: float = field(default=0.1, metadata={"help": "Fraction held out for test when the data has no test split."})
+    max_per_label: int | None = field(default=None, metadata={"help": "Keep at most this many training examples per intent (fast bootstrap recipe)."})
+    base_model: str = field(default="default", metadata={"help": "Encoder to fine-tune: Hub id (distilbert-base-uncased), local folder, or 'default' (packaged all-MiniLM-L6-v2)."})
+    output_dir: str = field(default="artifacts/intent", metadata={"help": "Model folder to write."})
+    epochs: int = field(default=5, metadata={"help": "Maximum number of epochs."})
+    lr: float = field(default=1e-4, metadata={"help": "Peak learning rate of AdamW."})
+    batch_size: int = field(default=32, metadata={"help": "Training batch size."})
+    eval_batch_size: int = field(default=128, metadata={"help": "Batch size for validation and test."})
+    max_length: int = field(default=64, metadata={"help": "Maximum tokens per message (longer ones are truncated)."})
+    warmup_ratio: float = field(default=0.06, metadata={"help": "Fraction of steps with linear learning-rate warm-up."})
+    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay."})
+    label_smoothing: float = field(default=0.0, metadata={"help": "Label smoothing of the cross-entropy loss."})
+    max_grad_norm: float = field(default=1.0, metadata={"help": "Gradient clipping norm."})
+    patience: int = field(default=2, metadata={"help": "Early stopping: epochs without validation macro-F1 improvement."})
+    checkpoint_every: int = field(default=200, metadata={"help": "Save a resumable checkpoint every N optimizer steps (and at each epoch end)."})
+    oos_coverage: float = field(default=0.98, metadata={"help": "Out-of-scope threshold: the confidence that keeps this fraction of correct validation predictions in scope."})
+    seed: int = field(default=42, metadata={"help": "Seed for data splits, batch order and initialisation."})
+    num_threads: int | None = field(default=None, metadata={"help": "Torch CPU threads (default: all cores)."})
+
+    def validate(self) -> None:
+        owner = "IntentTrainingConfig"
+        for name in ("epochs", "batch_size", "eval_batch_size", "checkpoint_every"):
+            value = getattr(self, name)
+            check_param(owner, name, value, value >= 1, "an int >= 1")
+        check_param(owner, "max_length", self.max_length, self.max_length >= 8, "an int >= 8")
+        check_param(owner, "lr", self.lr, 0 < self.lr < 1, "a float in (0, 1)")
+        check_param(owner, "patience", self.patience, self.patience >= 1, "an int >= 1")
+        check_param(owner, "oos_coverage", self.oos_coverage, 0 < self.oos_coverage <= 1, "a float in (0, 1]")
+        check_param(owner, "warmup_ratio", self.warmup_ratio, 0 <= self.warmup_ratio < 1, "a float in [0, 1)")
+        check_param(owner, "label_smoothing", self.label_smoothing, 0 <= self.label_smoothing < 1, "a float in [0, 1)")
+        if self.max_per_label is not None:
+            check_param(owner, "max_per_label", self.max_per_label, self.max_per_label >= 2, "an int >= 2 or unset")
+
+
+def _label_ids(labels: list[str], label2id: dict[str, int]) -> np.ndarray:
+    """Map labels to ids; labels the model never saw get -1 (always counted wrong)."""
+    return np.array([label2id.get(lbl, -1) for lbl in labels], dtype=np.int64)
+
+
+def _scores(logits: np.ndarray, gold: np.ndarray, temperature: float = 1.0) -> dict[str, float]:
+    from evaluation.metrics import expected_calibration_error, macro_f1
+
+    probs = softmax(logits, temperature)
+    pred = probs.argmax(-1)
+    return {
+        "accuracy": float((pred == gold).mean()),
+        "macro_f1": float(macro_f1(gold.tolist(), pred.tolist())),
+        "ece": float(expected_calibration_error(probs.max(-1), pred == gold)),
+        "n": int(len(gold)),
+    }
+
+
+def choose_threshold(confidence: np.ndarray, correct: np.ndarray, coverage: float) -> float | None:
+    """Confidence under which a prediction is treated as out of scope.
+
+    With no out-of-scope examples to fit on, take the ``1 - coverage`` quantile
+    of the calibrated confidence of *correct* validation predictions: by
+    construction ``coverage`` of them stay in scope, and anything the model is
+    less sure about than that goes to the clarification path.
+    """
+    conf = confidence[correct]
+    if len(conf) == 0 or coverage >= 1.0:
+        return None
+    return float(np.quantile(conf, 1.0 - coverage))
+
+
+class IntentTrainer:
+    """Runs one fine-tuning job described by an :class:`IntentTrainingConfig`."""
+
+    def __init__(self, config: IntentTrainingConfig, *, progress: bool | None = None, resume: bool = False) -> None:
+        self.config = config
+        self.progress = progress_enabled(progress)
+        self.resume = resume
+        self.output_dir = Path(config.output_dir)
+        self.checkpoint_dir = self.output_dir.with_name(self.output_dir.name + ".checkpoint")
+
+    def _load(self, data: IntentData):
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        ref = resolve_model(self.config.base_model, what="base model")
+        tokenizer = load_pretrained(AutoTokenizer.from_pretrained, ref, what="base model tokenizer")
+        id2label = {i: lbl for i, lbl in enumerate(data.labels)}
+        model = load_pretrained(
+            AutoModelForSequenceClassification.from_pretrained, ref, what="base model",
+            num_labels=len(data.labels), id2label=id2label, label2id={v: k for k, v in id2label.items()},
+            ignore_mismatched_sizes=True,
+        )
+        return ref, tokenizer, model
+
+    def train(self) -> dict[str, Any]:
+        import torch
+        from tqdm.auto import tqdm
+        from transformers import get_linear_schedule_with_warmup
+
+        cfg = self.config
+        set_seed(cfg.seed)
+        set_torch_threads(cfg.num_threads)
+        data = load_intent_data(
+            cfg.data, text_column=cfg.text_column, label_column=cfg.label_column, validation_size=cfg.validation_size,
+            test_size=cfg.test_size, seed=cfg.seed, max_per_label=cfg.max_per_label,
+        )
+        if len(data.validation) == 0:
+            raise DataError(f"The data set {cfg.data!r} has an empty validation split; set --validation-size > 0 or provide a validation file.")
+        ref, tokenizer, model = self._load(data)
+        label2id = {lbl: i for i, lbl in enumerate(data.labels)}
+        train_ids = tokenizer(data.train.texts, truncation=True, max_length=cfg.max_length)["input_ids"]
+        train_y = torch.as_tensor(_label_ids(data.train.labels, label2id))
+        val_gold = _label_ids(data.validation.labels, label2id)
+        lengths = [len(x) for x in train_ids]
+        pad_id = tokenizer.pad_token_id or 0
+        steps_per_epoch = (len(train_ids) + cfg.batch_size - 1) // cfg.batch_size
+        total_steps = steps_per_epoch * cfg.epochs
+
+        no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
+        groups = [
+            {"params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)], "weight_decay": cfg.weight_decay},
+            {"params": [p for n, p in model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0},
+        ]
+        optimizer = torch.optim.AdamW(groups, lr=cfg.lr)
+        scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total_steps), total_steps)
+        loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+
+        resolved = cfg.to_dict()
+        state: dict[str, Any] = {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "best_f1": -1.0, "best_epoch": -1,
+                                 "bad_epochs": 0, "history": [], "train_seconds": 0.0, "config": resolved}
+        best_state: dict | None = None
+        if self.resume and (self.checkpoint_dir / "state.json").is_file():
+            state, best_state = load_checkpoint(self.checkpoint_dir, model, optimizer, scheduler)
+            changed = [k for k in resolved if k not in ("output_dir", "num_threads") and state["config"].get(k) != resolved[k]]
+            if changed:
+                raise ConfigError(
+                    f"The checkpoint in {self.checkpoint_dir} was made with different settings ({', '.join(changed)}). "
+                    "Rerun with the same settings, or without --resume to start over."
+                )
+        elif self.resume:
+            logger.info("No checkpoint at %s: starting from scratch", self.checkpoint_dir)
+
+        logger.info("Fine-tuning %s on %s: %d train / %d validation / %d test messages, %d intents, %d steps",
+                    ref.name, data.name, len(data.train), len(data.validation), len(data.test), len(data.labels), total_steps)
+        started = time.perf_counter() - state["train_seconds"]
+        stop = False
+        for epoch in range(state["epoch"], cfg.epochs):
+            model.train()
+            batches = length_sorted_batches(lengths, cfg.batch_size, shuffle=True, seed=cfg.seed, epoch=epoch)
+            bar = tqdm(total=len(batches), initial=state["step_in_epoch"], desc=f"epoch {epoch + 1}/{cfg.epochs}",
+                       unit="batch", disable=not self.progress, dynamic_ncols=True)
+            running, seen = 0.0, 0
+            for step in range(state["step_in_epoch"], len(batches)):
+                idx = batches[step]
+                input_ids, mask = pad_batch([train_ids[i] for i in idx], pad_id)
+                logits = model(input_ids=input_ids, attention_mask=mask).logits
+                loss = loss_fn(logits, train_y[idx])
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                running, seen = running + loss.detach().item(), seen + 1
+                state["global_step"] += 1
+                state["step_in_epoch"] = step + 1
+                bar.update(1)
+                bar.set_postfix(loss=f"{running / seen:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
+                if state["global_step"] % cfg.checkpoint_every == 0 and step + 1 < len(batches):
+                    state["train_seconds"] = time.perf_counter() - started
+                    save_checkpoint(self.checkpoint_dir, model, optimizer, scheduler, state, best_state)
+            bar.close()
+            model.eval()
+            val = _scores(batched_logits(model, tokenizer, data.validation.texts, cfg.eval_batch_size, cfg.max_length), val_gold)
+            val.update(epoch=epoch + 1, train_loss=running / max(seen, 1), seconds=round(time.perf_counter() - started, 1))
+            state["history"].append(val)
+            logger.info("epoch %d: validation accuracy %.4f macro-F1 %.4f (loss %.4f, %.0f s)",
+                        epoch + 1, val["accuracy"], val["macro_f1"], val["train_loss"], val["seconds"])
+            if val["macro_f1"] > state["best_f1"]:
+                state.update(best_f1=val["macro_f1"], best_epoch=epoch + 1, bad_epochs=0)
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            else:
+                state["bad_epochs"] += 1
+                stop = state["bad_epochs"] >= cfg.patience
+            state.update(epoch=epoch + 1, step_in_epoch=0, train_seconds=time.perf_counter() - started)
+            save_checkpoint(self.checkpoint_dir, model, optimizer, scheduler, state, best_state)
+            if stop:
+                logger.info("Early stopping: no improvement for %d epochs", cfg.patience)
+                break
+        train_seconds = time.perf_counter() - started
+        if best_state is not None:
+            model.load_state_dict(best_state)
+        model.eval()
+        metrics = self._calibrate_and_score(model, tokenizer, data, label2id)
+        metrics.update(train_seconds=round(train_seconds, 1), best_epoch=state["best_epoch"], epochs_run=state["epoch"],
+                       history=state["history"])
+        self._write(model, tokenizer, data, metrics, ref.name)
+        shutil.rmtree(self.checkpoint_dir, ignore_errors=True)
+        return metrics
+
+    def _calibrate_and_score(self, model: Any, tokenizer: Any, data: IntentData, label2id: dict[str, int]) -> dict[str, Any]:
+        from evaluation.metrics import fit_temperature
+
+        cfg = self.config
+        val_logits = batched_logits(model, tokenizer, data.validation.texts, cfg.eval_batch_size, cfg.max_length)
+        val_gold = _label_ids(data.validation.labels, label2id)
+        known = val_gold >= 0
+        temperature = float(fit_temperature(val_logits[known], val_gold[known]))
+        probs = softmax(val_logits, temperature)
+        threshold = choose_threshold(probs.max(-1), probs.argmax(-1) == val_gold, cfg.oos_coverage)
+        self.calibration = {
+            "temperature": temperature,
+            "threshold": threshold,
+            "threshold_method": f"{1 - cfg.oos_coverage:.3g} quantile of the calibrated confidence of correct validation predictions "
+                                f"(keeps {cfg.oos_coverage:.0%} of them in scope)",
+            "validation_ece_before": _scores(val_logits, val_gold)["ece"],
+            "validation_ece_after": _scores(val_logits, val_gold, temperature)["ece"],
+        }
+        metrics: dict[str, Any] = {
+            "validation": _scores(val_logits, val_gold, temperature),
+            "temperature": temperature,
+            "threshold": threshold,
+            "validation_ece_before_calibration": self.calibration["validation_ece_before"],
+        }
+        if len(data.test):
+            test_logits = batched_logits(model, tokenizer, data.test.texts, cfg.eval_batch_size, cfg.max_length)
+            test_gold = _label_ids(data.test.labels, label2id)
+            metrics["test"] = _scores(test_logits, test_gold, temperature)
+            metrics["test_ece_before_calibration"] = _scores(test_logits, test_gold)["ece"]
+            logger.info("test accuracy %.4f macro-F1 %.4f ECE %.4f (T=%.3f)", metrics["test"]["accuracy"],
+                        metrics["test"]["macro_f1"], metrics["test"]["ece"], temperature)
+        return metrics
+
+    def _write(self, model: Any, tokenizer: Any, data: IntentData, metrics: dict[str, Any], base_name: str) -> None:
+        cfg = self.config
+        with atomic_dir(self.output_dir) as tmp:
+            model.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
+            write_json(tmp / CALIBRATION_FILE, self.calibration)
+            write_json(tmp / "training_config.json", cfg.to_dict())
+            write_json(tmp / "metrics.json", metrics)
+            write_json(tmp / "labels.json", data.labels)
+            flat = {f"{split}_{k}": v for split in ("validation", "test") for k, v in metrics.get(split, {}).items()}
+            flat.update({k: metrics[k] for k in ("temperature", "threshold", "train_seconds", "best_epoch") if metrics.get(k) is not None})
+            write_model_card(
+                tmp,
+                title=f"Intent classifier: {base_name} fine-tuned on {data.name}",
+                summary=(f"Sequence classifier over {len(data.labels)} intents, fine-tuned from `{base_name}` with "
+                         "`python -m training.finetune_intent`. Confidences are temperature-calibrated on the validation split "
+                         f"(`{CALIBRATION_FILE}`); predictions under the stored threshold go to the clarification path."),
+                data={"data": data.name, "train": len(data.train), "validation": len(data.validation), "test": len(data.test),
+                      "intents": len(data.labels), "max_per_label": cfg.max_per_label,
+                      **{k: v for k, v in data.meta.items() if isinstance(v, (int, float, str))}},
+                metrics=flat,
+                config=cfg.to_dict(),
+                usage=f"```python\nfrom pipeline.nlu import IntentClassifier\nclf = IntentClassifier('{cfg.output_dir}')\n"
+                      "print(clf.run(['I want a refund'])['predictions'][0])\n```",
+                notes=f"Library versions at training time: {library_versions()}.",
+            )
+        logger.info("Saved intent model to %s", self.output_dir)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m training.finetune_intent",
+        description="Fine-tune a Hugging Face encoder (default: packaged all-MiniLM-L6-v2) as an intent classifier.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--config", help="YAML file with IntentTrainingConfig keys; flags override it.")
+    IntentTrainingConfig.add_arguments(parser)
+    parser.add_argument("--resume", action="store_true", help="Continue from <output-dir>.checkpoint after an interruption.")
+    parser.add_argument("--overwrite", action="store_true", help="Replace an existing model folder at --output-dir.")
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                        help="Show the progress bar (default: only when stderr is a terminal).")
+    parser.add_argument("--json", action="store_true", help="Print the final metrics as JSON.")
+    parser.add_argument("-q", "--quiet", action="store_true", help="Only warnings and errors on stderr.")
+    return parser
+
+
+@cli_main
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(quiet=args.quiet)
+    config = IntentTrainingConfig.resolve(args.config, args)
+    out = Path(config.output_dir)
+    if out.exists() and not (args.overwrite or args.resume):
+        raise ConfigError(f"The output folder {str(out)!r} already exists. Pass --overwrite to replace it, or choose another --output-dir.")
+    metrics = IntentTrainer(config, progress=args.progress, resume=args.resume).train()
+    if args.json:
+        import json
+
+        print(json.dumps(metrics, indent=2))
+    else:
+        for split in ("validation", "test"):
+            if split in metrics:
+                m = metrics[split]
+                print(f"{split}: accuracy {m['accuracy']:.4f}  macro-F1 {m['macro_f1']:.4f}  ECE {m['ece']:.4f}  (n={m['n']})")
+        print(f"temperature {metrics['temperature']:.3f}  threshold {metrics['threshold']}  "
+              f"train time {metrics['train_seconds']:.0f} s  -> {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
