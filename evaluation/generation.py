@@ -10,7 +10,9 @@ On the held-out (``test``) split of the Bitext 4.5k file (see
 - ``retrieval``: the baseline that answers with the reference response of the
   most similar *training* message (TF-IDF cosine over word 1-2-grams), its
   placeholders filled from the message being answered;
-- ``seq2seq``: a fine-tuned checkpoint (``--model``), when given.
+- ``seq2seq``: a fine-tuned checkpoint (``--model``), when given; with
+  ``grounded`` also run, ``seq2seq+fallback`` scores what the pipeline answers
+  (the seq2seq reply, or the grounded one where a guardrail fired).
 
 All generators get the **gold intent** and the knowledge-base snippets of that
 intent (``--snippets intent``, the first ``--top-k``; ``--snippets retriever``
@@ -34,7 +36,7 @@ import numpy as np
 
 from pipeline.artifacts import library_versions, write_json
 from pipeline.errors import ConfigError, cli_main
-from pipeline.guardrails import Guardrails
+from pipeline.guardrails import Guardrails, apply_guardrails
 from pipeline.nlg import GeneratorConfig, GroundedGenerator, Seq2SeqGenerator
 from pipeline.types import IntentPrediction
 from pipeline.utils import set_seed, setup_logging
@@ -142,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: grounded,retrieval, plus seq2seq when --model is given).")
     p.add_argument("--model", default=None, help="Seq2seq checkpoint folder or Hub id for the seq2seq generator.")
     p.add_argument("--data", default=None, help="Bitext 4.5k CSV (default: the shared data folder).")
+    p.add_argument("--kb", default=None, help="Knowledge-base folder or YAML file (default: the packaged knowledge_base/policies).")
     p.add_argument("--limit", type=int, default=None, help="Score only the first N held-out examples.")
     p.add_argument("--snippets", default="intent", choices=SNIPPET_SOURCES, help="Where the snippets come from (default: intent).")
     p.add_argument("--top-k", type=int, default=None, help="Snippets per message (default: the generator's max_snippets).")
@@ -172,12 +175,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from training.generator_data import read_bitext_rows, split_rows
 
-    splits = load_generation_splits(args.data, seed=args.seed, snippets=args.snippets, top_k=top_k, splits=("train", "test"))
+    from knowledge_base.loader import load_knowledge_base
+
+    splits = load_generation_splits(args.data, seed=args.seed, snippets=args.snippets, top_k=top_k,
+                                    kb=load_knowledge_base(args.kb), splits=("train", "test"))
     raw = split_rows(read_bitext_rows(args.data), seed=args.seed)
     train, test = splits["train"], splits["test"][: args.limit]
     replies, seconds = run_generators(names, train, [r["response"] for r in raw["train"]], test, config, args.model)
 
     guardrails = Guardrails(min_words=config.min_words, max_words=config.max_words, checks=config.guardrail_checks)
+    if "seq2seq" in replies and "grounded" in replies:  # what the pipeline answers: seq2seq, grounded where a check fired
+        kept = apply_guardrails(replies["seq2seq"], replies["grounded"], [ex.message for ex in test],
+                                [ex.snippets for ex in test], guardrails)
+        replies["seq2seq+fallback"] = kept["replies"]
+        seconds["seq2seq+fallback"] = seconds["seq2seq"] + seconds["grounded"]
+        names = [*names, "seq2seq+fallback"]
     scored = {name: score_replies(test, replies[name], guardrails) for name in names}
     results = {name: {**s["aggregate"], "seconds": seconds[name]} for name, s in scored.items()}
     table = markdown_table(results)

@@ -1,6 +1,6 @@
 """Classification metrics: accuracy, macro-F1, per-intent report, calibration (ECE, temperature).
 
-Pure NumPy / scikit-learn, shared by training (to pick checkpoints and fit the
+Pure NumPy (no scikit-learn import: it pulls SciPy and pandas, seconds at start-up), shared by training (to pick checkpoints and fit the
 temperature) and by evaluation (to score a test split)::
 
     >>> accuracy(["a", "b"], ["a", "a"])
@@ -20,8 +20,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
-from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
-
 from pipeline.types import IntentPrediction
 
 logger = logging.getLogger(__name__)
@@ -42,14 +40,48 @@ def accuracy(gold: Sequence[str], pred: Sequence[str]) -> float:
     return sum(g == p for g, p in zip(gold, pred)) / len(gold)
 
 
+def confusion_counts(gold: Sequence[str], pred: Sequence[str], labels: Sequence[str]) -> np.ndarray:
+    """Counts ``matrix[i, j]`` of gold ``labels[i]`` predicted as ``labels[j]`` (pairs outside ``labels`` ignored).
+
+    Same result as ``sklearn.metrics.confusion_matrix(gold, pred, labels=labels)``,
+    without importing scikit-learn (and SciPy and pandas with it) at start-up.
+    """
+    index = {str(label): i for i, label in enumerate(labels)}
+    matrix = np.zeros((len(index), len(index)), dtype=np.int64)
+    for g, p in zip(gold, pred):
+        i, j = index.get(str(g)), index.get(str(p))
+        if i is not None and j is not None:
+            matrix[i, j] += 1
+    return matrix
+
+
+def _prf(gold: list[str], pred: list[str], labels: list[str]) -> tuple[np.ndarray, ...]:
+    """Per-label precision, recall, F1, support; 0 where undefined (sklearn's ``zero_division=0``)."""
+    index = {label: i for i, label in enumerate(labels)}
+    tp, n_pred, n_gold = (np.zeros(len(labels)) for _ in range(3))
+    for g, p in zip(gold, pred):
+        if g in index:
+            n_gold[index[g]] += 1
+        if p in index:
+            n_pred[index[p]] += 1
+            if g == p:
+                tp[index[p]] += 1
+    precision = np.divide(tp, n_pred, out=np.zeros_like(tp), where=n_pred > 0)
+    recall = np.divide(tp, n_gold, out=np.zeros_like(tp), where=n_gold > 0)
+    total = precision + recall
+    f1 = np.divide(2 * precision * recall, total, out=np.zeros_like(tp), where=total > 0)
+    return precision, recall, f1, n_gold.astype(int)
+
+
 def macro_f1(gold: Sequence[str], pred: Sequence[str], labels: Sequence[str] | None = None) -> float:
     """Unweighted mean F1 over ``labels`` (default: every label in gold or pred).
 
     A label that is only predicted, never gold, has F1 0 and lowers the mean.
+    Equals ``sklearn.metrics.f1_score(gold, pred, labels=labels, average="macro", zero_division=0)``.
     """
     gold, pred = _check_pair(gold, pred)
     labels = sorted(set(gold) | set(pred)) if labels is None else [str(x) for x in labels]
-    return float(f1_score(gold, pred, labels=labels, average="macro", zero_division=0))
+    return float(_prf(gold, pred, labels)[2].mean()) if labels else 0.0
 
 
 def per_intent_report(gold: Sequence[str], pred: Sequence[str], top_confusions: int = 3) -> dict[str, dict]:
@@ -61,7 +93,7 @@ def per_intent_report(gold: Sequence[str], pred: Sequence[str], top_confusions: 
     """
     gold, pred = _check_pair(gold, pred)
     labels = sorted(set(gold) | set(pred))
-    p, r, f, s = precision_recall_fscore_support(gold, pred, labels=labels, zero_division=0)
+    p, r, f, s = _prf(gold, pred, labels)
     wrong: dict[str, Counter] = {label: Counter() for label in labels}
     for g, q in zip(gold, pred):
         if g != q:
@@ -155,8 +187,8 @@ def fit_temperature(
     logits: Any,
     labels: Any,
     *,
-    min_temperature: float = 0.05,
-    max_temperature: float = 20.0,
+    min_temperature: float = 0.01,
+    max_temperature: float = 100.0,
     tol: float = 1e-7,
 ) -> float:
     """The temperature T > 0 that minimises the NLL of softmax(logits / T) on held-out data.
@@ -183,11 +215,13 @@ def fit_temperature(
         )
     lo, hi = np.log(1.0 / max_temperature), np.log(1.0 / min_temperature)  # in log(beta)
     if _nll_grad(z, y, np.exp(lo)) >= 0:
-        logger.warning("Temperature fit hit the upper bound %.3g: the logits carry almost no signal.", max_temperature)
+        logger.warning("Temperature fit hit the upper bound %.3g: the logits carry almost no signal "
+                       "about the validation labels.", max_temperature)
         return float(max_temperature)
     if _nll_grad(z, y, np.exp(hi)) <= 0:
-        logger.warning("Temperature fit hit the lower bound %.3g: validation predictions are all right "
-                       "with a margin, so NLL keeps falling as T shrinks.", min_temperature)
+        logger.warning("Temperature fit hit the lower bound %.3g: the validation NLL still falls below it "
+                       "(nearly equal logits of an under-trained model, or every validation prediction right "
+                       "with a wide margin).", min_temperature)
         return float(min_temperature)
     while hi - lo > tol:
         mid = 0.5 * (lo + hi)
@@ -283,7 +317,7 @@ def evaluate_classification(
         for t, g, p, c, k in zip(texts, gold, predictions, correct, known)
     ]
     cm_labels = labels + [x for x in sorted(set(gold) | set(pred)) if x not in known_set]
-    matrix = confusion_matrix(gold, pred, labels=cm_labels)
+    matrix = confusion_counts(gold, pred, cm_labels)
     return ClassificationEvaluation(
         aggregate=aggregate,
         per_example=per_example,

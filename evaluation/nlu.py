@@ -11,9 +11,10 @@ writes, atomically (a temporary folder renamed into place), into ``--output-dir`
 * ``confusion_matrix.png``, ``reliability_diagram.png``, ``per_intent_f1.png``, ``confidence_histogram.png``
 * ``eval_config.json``: the resolved settings of this run
 
-The split is rebuilt from ``--data`` with ``--seed``; when ``--seed`` is not
-given the seed stored in the model's ``training_config.json`` is used, so a
-split carved at training time (e.g. Bitext's test split) is the same one here.
+The split is rebuilt from ``--data`` with ``--seed``, ``--validation-size``,
+``--test-size`` and ``--max-per-label``; those not given are read from the
+model's ``training_config.json`` (else 42, 0.1, 0.1, none), so a split carved
+at training time (e.g. Bitext's test split) is the same held-out one here.
 """
 from __future__ import annotations
 
@@ -29,7 +30,6 @@ from typing import Any, Protocol, Sequence
 
 import numpy as np
 
-from evaluation import plots
 from evaluation.metrics import ClassificationEvaluation, evaluate_classification
 from pipeline.artifacts import atomic_dir, library_versions, read_json, write_json
 from pipeline.config import StageConfig
@@ -122,6 +122,7 @@ def predict(classifier: Classifier, texts: Sequence[str], batch_size: int = 64,
 
 def write_report(evaluation: ClassificationEvaluation, folder: Path, metrics: dict, config: dict) -> None:
     """Write the JSON files and figures of one evaluation into ``folder``."""
+    from evaluation import plots  # matplotlib: imported only when figures are drawn
     write_json(folder / "metrics.json", metrics)
     write_json(folder / "intent_report.json", evaluation.report)
     write_json(folder / "errors.json", evaluation.errors)
@@ -184,14 +185,40 @@ def evaluate_model(
     return evaluation, metrics
 
 
-def training_seed(model_dir: str | Path) -> int | None:
-    """The seed in the model folder's training_config.json, if there is one."""
+def training_config(model_dir: str | Path) -> dict:
+    """The model folder's training_config.json as a dict ({} when absent or unreadable)."""
     path = Path(model_dir) / "training_config.json"
     try:
-        seed = read_json(path).get("seed") if path.is_file() else None
-    except (ValueError, AttributeError):
-        return None
-    return int(seed) if isinstance(seed, int) else None
+        data = read_json(path) if path.is_file() else {}
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+SPLIT_SETTINGS = {"seed": 42, "validation_size": 0.1, "test_size": 0.1, "max_per_label": None}
+"""Settings that decide which rows (and filled-in placeholder values) land in a carved test split, with defaults."""
+
+
+def fill_split_settings(args: argparse.Namespace, config: NLUEvalConfig) -> dict[str, Any]:
+    """Seed, split sizes and the per-label cap not given on the command line come from the model's training config.
+
+    A test split carved from one file (Bitext) is only the held-out one when it is
+    rebuilt with the training seed and sizes; returns what was taken from the model.
+    """
+    trained = training_config(config.model)
+    taken = {}
+    for key, default in SPLIT_SETTINGS.items():
+        given = config.seed if key == "seed" else getattr(args, key, None)
+        if given is None:
+            value = trained.get(key, default)
+            if key in trained:
+                taken[key] = value
+            setattr(config if key == "seed" else args, key, value)
+    if taken:
+        logger.info("Split settings from the model's training_config.json: %s", taken)
+    if trained.get("data") not in (None, args.data):
+        logger.warning("The model was trained on %r; evaluating on %r.", trained["data"], args.data)
+    return taken
 
 
 def load_classifier(config: NLUEvalConfig) -> Classifier:
@@ -200,7 +227,6 @@ def load_classifier(config: NLUEvalConfig) -> Classifier:
     from pipeline.nlu import IntentClassifier
 
     resolve_model(config.model, what="intent model")  # a missing folder fails here, before torch is imported
-
     classifier = IntentClassifier(config.model, top_k=3, batch_size=config.batch_size)
     classifier.warm_up()
     return classifier
@@ -226,6 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", default=None, metavar="YAML", help="YAML file with NLUEvalConfig keys.")
     NLUEvalConfig.add_arguments(parser)
     add_data_arguments(parser)
+    parser.set_defaults(validation_size=None, test_size=None)  # None: the model's training values, else 0.1
     parser.add_argument("--json", action="store_true", help="Print the metrics as JSON instead of a summary line.")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="More logging (-vv for debug).")
     parser.add_argument("-q", "--quiet", action="store_true", help="Only warnings and errors on stderr.")
@@ -248,10 +275,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(args.verbose, args.quiet)
     config = NLUEvalConfig.resolve(args.config, args)
     check_output_dir(config.output_dir, config.overwrite)
-    if config.seed is None:
-        config.seed = training_seed(config.model) if Path(config.model).is_dir() else None
-        config.seed = 42 if config.seed is None else config.seed
-        logger.info("Using seed %d for the data split", config.seed)
+    fill_split_settings(args, config)
     timings: dict[str, float] = {}
     start = time.perf_counter()
     classifier = load_classifier(config)
@@ -264,7 +288,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     data_args = {k: getattr(args, k, None) for k in DATA_FLAGS}
     resolved = {**config.to_dict(), "data_args": data_args}
     meta = {"model": config.model, "data": args.data, "data_name": getattr(data, "name", args.data),
-            "split": config.split, "seed": config.seed, "limit": config.limit, "timings": timings}
+            "split": config.split, "split_sizes": getattr(data, "meta", {}).get("split_sizes"),
+            "seed": config.seed, "limit": config.limit, "timings": timings}
     _, metrics = evaluate_model(classifier, split, config.output_dir, batch_size=config.batch_size,
                                 n_bins=config.n_bins, overwrite=config.overwrite, progress=config.progress,
                                 meta=meta, config=resolved)

@@ -4,8 +4,9 @@
     python -m evaluation.retrieval --intent-model artifacts/intent --json
 
 Rows: intent-only lookup (the demo's dictionary: the first snippet of each
-intent in KB order), TF-IDF cosine, BM25, dense only, intent filter + dense,
-intent boost + dense, hybrid (intent boost + dense + BM25). Intent rows use the
+intent in KB order), TF-IDF cosine, BM25, dense only (plain full-text cosine,
+and the tuned dense score), intent filter + dense, intent boost + dense, hybrid
+(intent boost + dense + BM25). Intent rows use the
 gold intents; with ``--intent-model`` the intent rows are repeated with the
 classifier's predictions. A hit is any gold snippet; MRR uses the first gold
 snippet's rank. The index build time is measured cold (empty cache) and warm
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import tempfile
 import time
@@ -81,15 +83,57 @@ def lexical_rankings(scorer: Any, kb: Any, messages: list[str]) -> list[list[str
     return [[ids[j] for j in np.argsort(-row, kind="stable")] for row in scores]
 
 
-def measure_index_build(kb: Any, config: RetrieverConfig, encoder: Any) -> dict[str, Any]:
-    """Cold build into an empty cache, then a second start that must hit the cache."""
-    with tempfile.TemporaryDirectory(prefix="retrieval-cache-") as tmp:
-        cold = Retriever(kb, config, encoder=encoder, cache_dir=tmp, use_cache=True)
-        cold.warm_up()
-        warm = Retriever(kb, config, encoder=encoder, cache_dir=tmp, use_cache=True)
-        warm.warm_up()
-    return {"cold_s": cold.build_info["seconds"], "warm_s": warm.build_info["seconds"],
-            "warm_cache_hit": warm.build_info["cache_hit"], "snippets": cold.build_info["snippets"]}
+def measure_index_build(kb: Any, config: RetrieverConfig, encoder: Any, cache_dir: str) -> dict[str, Any]:
+    """Cold build into an empty cache folder, then a second start that must hit the cache."""
+    cold = Retriever(kb, config, encoder=encoder, cache_dir=cache_dir, use_cache=True)
+    cold.warm_up()
+    warm = Retriever(kb, config, encoder=encoder, cache_dir=cache_dir, use_cache=True)
+    warm.warm_up()
+    return {"cold_s": cold.build_info["seconds"], "cold_cpu_s": cold.build_info["cpu_seconds"],
+            "warm_s": warm.build_info["seconds"], "load_average": round(os.getloadavg()[0], 2), "cpus": os.cpu_count(),
+            "warm_cache_hit": warm.build_info["cache_hit"], "snippets": cold.build_info["snippets"],
+            "texts_encoded": cold.build_info["encoded"]}
+
+
+def compare(kb: Any, config: RetrieverConfig, encoder: Any, cache_dir: str, messages: list[str],
+            gold_intents: list[list[str]], hybrid_weight: float, intent_model: str | None,
+            ) -> tuple[list[tuple[str, str, list[list[str]]]], float | None]:
+    """Full rankings (snippet ids, best first) of every method: ``(name, intents used, rankings)``."""
+
+    def retriever(**overrides: Any) -> Callable[[list[Any]], list[list[str]]]:
+        r = Retriever(kb, config, encoder=encoder, cache_dir=cache_dir, **overrides)
+        return lambda intents: r.rank_all(messages, intents)
+
+    none = [None] * len(messages)
+    plain = retriever(intent_mode="none", lexical_weight=0.0, summary_weight=0.0, main_snippet_prior=0.0)
+    dense = retriever(intent_mode="none", lexical_weight=0.0)
+    filt = retriever(intent_mode="filter", lexical_weight=0.0)
+    boost = retriever(intent_mode="boost", lexical_weight=0.0)
+    hybrid = retriever(intent_mode="boost", lexical_weight=hybrid_weight)
+    hybrid_name = f"hybrid (boost + dense + BM25 w={hybrid_weight:g})"
+    runs = [
+        ("intent-only lookup", "gold", intent_lookup(kb, gold_intents)),
+        ("TF-IDF cosine", "-", lexical_rankings(TfidfScorer(), kb, messages)),
+        ("BM25", "-", lexical_rankings(BM25(), kb, messages)),
+        ("dense only, full text (plain)", "-", plain(none)),
+        ("dense only", "-", dense(none)),
+        ("intent filter + dense", "gold", filt(gold_intents)),
+        ("intent boost + dense", "gold", boost(gold_intents)),
+        (hybrid_name, "gold", hybrid(gold_intents)),
+    ]
+    if not intent_model:
+        return runs, None
+    from pipeline.nlu import IntentClassifier
+
+    preds = IntentClassifier(model=intent_model).run(messages)["predictions"]
+    accuracy = round(sum(p.label in g for p, g in zip(preds, gold_intents)) / len(preds), 4)
+    runs += [
+        ("intent-only lookup", "predicted", intent_lookup(kb, [[p.label] for p in preds])),
+        ("intent filter + dense", "predicted", filt(preds)),
+        ("intent boost + dense", "predicted", boost(preds)),
+        (hybrid_name, "predicted", hybrid(preds)),
+    ]
+    return runs, accuracy
 
 
 def format_table(rows: list[dict[str, Any]], markdown: bool) -> str:
@@ -111,7 +155,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--intent-model", default=None, help="Intent classifier folder: adds rows with predicted intents.")
     p.add_argument("--output-dir", default=None, help="Where to write results (default: runs/retrieval/<timestamp>).")
     p.add_argument("--hybrid-weight", type=float, default=None,
-                   help="BM25 weight of the hybrid row (default: the config's lexical_weight, or 0.3 if that is 0).")
+                   help="BM25 weight of the hybrid row (default: the config's lexical_weight, or 0.1 if that is 0).")
     p.add_argument("--json", action="store_true", help="Print metrics.json to stdout instead of the table.")
     p.add_argument("-v", "--verbose", action="count", default=0)
     p.add_argument("-q", "--quiet", action="store_true")
@@ -130,44 +174,16 @@ def main(argv: list[str] | None = None) -> int:
     messages = [ex.message for ex in examples]
     gold_ids = [list(ex.snippet_ids) for ex in examples]
     gold_intents = [list(ex.intents) for ex in examples]
-    hybrid_weight = args.hybrid_weight if args.hybrid_weight is not None else (config.lexical_weight or 0.3)
+    hybrid_weight = args.hybrid_weight if args.hybrid_weight is not None else (config.lexical_weight or 0.1)
 
     start = time.perf_counter()
     encoder = SentenceEncoder(config.encoder, batch_size=config.batch_size)
     encoder.warm_up()
     timing: dict[str, Any] = {"encoder_load_s": round(time.perf_counter() - start, 3)}
-    timing.update(measure_index_build(kb, config, encoder))
-    memo = MemoEncoder(encoder)
-
-    def retriever(**overrides: Any) -> Callable[[list[Any]], list[list[str]]]:
-        r = Retriever(kb, config, encoder=memo, use_cache=False, **overrides)
-        return lambda intents: r.rank_all(messages, intents)
-
-    dense = retriever(intent_mode="none", lexical_weight=0.0)
-    filt = retriever(intent_mode="filter", lexical_weight=0.0)
-    boost = retriever(intent_mode="boost", lexical_weight=0.0)
-    hybrid = retriever(intent_mode="boost", lexical_weight=hybrid_weight)
-    runs: list[tuple[str, str, list[list[str]]]] = [
-        ("intent-only lookup", "gold", intent_lookup(kb, gold_intents)),
-        ("TF-IDF cosine", "none", lexical_rankings(TfidfScorer(), kb, messages)),
-        ("BM25", "none", lexical_rankings(BM25(), kb, messages)),
-        ("dense only", "none", dense([None] * len(messages))),
-        ("intent filter + dense", "gold", filt(gold_intents)),
-        ("intent boost + dense", "gold", boost(gold_intents)),
-        (f"hybrid (boost + dense + BM25 w={hybrid_weight:g})", "gold", hybrid(gold_intents)),
-    ]
-    intent_accuracy = None
-    if args.intent_model:
-        from pipeline.nlu import IntentClassifier
-
-        preds = IntentClassifier(model=args.intent_model).run(messages)["predictions"]
-        intent_accuracy = round(sum(p.label in g for p, g in zip(preds, gold_intents)) / len(preds), 4)
-        runs += [
-            ("intent-only lookup", "predicted", intent_lookup(kb, [[p.label] for p in preds])),
-            ("intent filter + dense", "predicted", filt(preds)),
-            ("intent boost + dense", "predicted", boost(preds)),
-            (f"hybrid (boost + dense + BM25 w={hybrid_weight:g})", "predicted", hybrid(preds)),
-        ]
+    with tempfile.TemporaryDirectory(prefix="retrieval-cache-") as cache_dir:
+        timing.update(measure_index_build(kb, config, encoder, cache_dir))
+        runs, intent_accuracy = compare(kb, config, MemoEncoder(encoder), cache_dir, messages, gold_intents,
+                                        hybrid_weight, args.intent_model)
 
     evaluator = RankingEvaluator(ks=(1, 3))
     rows, results = [], []
@@ -200,8 +216,10 @@ def main(argv: list[str] | None = None) -> int:
         print(format_table(rows, markdown=False))
         print(f"{len(examples)} examples ({', '.join(f'{k}: {v}' for k, v in metrics['kinds'].items())}), "
               f"{len(kb.snippets)} snippets" + (f", intent accuracy {intent_accuracy:.3f}" if intent_accuracy is not None else ""))
-        print(f"index build: cold {timing['cold_s']:.2f} s (encoded {timing['snippets']} snippets), "
-              f"warm {timing['warm_s']:.3f} s (cache hit: {timing['warm_cache_hit']}); encoder load {timing['encoder_load_s']:.2f} s")
+        print(f"index build: cold {timing['cold_s']:.2f} s wall / {timing['cold_cpu_s']:.2f} s CPU ({timing['snippets']} "
+              f"snippets, {timing['texts_encoded']} texts encoded), warm {timing['warm_s']:.3f} s (cache hit: "
+              f"{timing['warm_cache_hit']}); encoder load {timing['encoder_load_s']:.2f} s; load average "
+              f"{timing['load_average']} on {timing['cpus']} CPUs")
         print(f"wrote {out}")
     return 0
 

@@ -75,6 +75,7 @@ class KnowledgeBase:
     snippets: list[Snippet]
     root: Path
     files: list[str] = field(default_factory=list)  # paths relative to root, sorted
+    _index: dict[str, Snippet] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.snippets)
@@ -93,9 +94,11 @@ class KnowledgeBase:
         return out
 
     def get(self, snippet_id: str) -> Snippet:
-        for snippet in self.snippets:
-            if snippet.id == snippet_id:
-                return snippet
+        """The snippet with this id; ``KeyError`` (with the closest id) when there is none."""
+        if len(self._index) != len(self.snippets):
+            self._index = {snippet.id: snippet for snippet in self.snippets}
+        if snippet_id in self._index:
+            return self._index[snippet_id]
         close = difflib.get_close_matches(snippet_id, [s.id for s in self.snippets], n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
         raise KeyError(f"No snippet with id {snippet_id!r} in the knowledge base at {self.root}.{hint}")
@@ -198,12 +201,11 @@ class RetrievalExample:
     source: str = ""  # "retrieval_set.yaml:LINE"
 
 
-def _parse_example(doc: YamlDoc, node: yaml.Node, index: int, kb: KnowledgeBase | None) -> RetrievalExample:
+def _parse_example(doc: YamlDoc, node: yaml.Node, index: int, kb: KnowledgeBase | None,
+                   known: set[str] | None, ids: set[str] | None) -> RetrievalExample:
     fields, name = doc.fields(node, index, "example", EXAMPLE_KEYS, "message", None)
     message = " ".join(doc.require_text(node, fields, "message", name).split())
-    known = None if kb is None else set(kb.by_intent())
     intents = doc.require_names(node, fields, "intents", name, check=intent_checker(doc, name, known))
-    ids = {s.id for s in kb.snippets} if kb is not None else None
 
     def check_id(snippet_id: str, id_node: yaml.Node) -> None:
         if ids is not None and snippet_id not in ids:
@@ -240,12 +242,14 @@ def load_retrieval_set(path: str | Path | None = None, kb: KnowledgeBase | None 
         raise KnowledgeBaseError(f"{path}: the retrieval set file does not exist. Pass a YAML file of examples "
                                  f"(default: {default_retrieval_set_path()}).")
     doc = YamlDoc(path, "retrieval set", EXAMPLE_REQUIRED)
+    known = None if kb is None else set(kb.by_intent())
+    ids = None if kb is None else {s.id for s in kb.snippets}
     examples: list[RetrievalExample] = []
     seen: dict[str, str] = {}
     errors: list[str] = []
     for index, node in enumerate(doc.items("example"), start=1):
         try:
-            example = _parse_example(doc, node, index, kb)
+            example = _parse_example(doc, node, index, kb, known, ids)
         except KnowledgeBaseError as exc:
             errors.append(str(exc))
             continue
@@ -280,11 +284,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         metavar="FILE", help="Also validate a labelled retrieval set against it (default file "
                                              "when no FILE is given).")
     parser.add_argument("--any-intent", action="store_true", help="Accept intents outside the 27 Bitext ones.")
-    parser.add_argument("-q", "--quiet", action="store_true", help="Only errors on stderr.")
     args = parser.parse_args(argv)
-    setup_logging(0, quiet=True)
-    if args.quiet:
-        logging.getLogger(__name__).setLevel(logging.ERROR)
+    setup_logging(0, quiet=True)  # warnings (long texts, intents without snippets) and errors only
     kb = load_knowledge_base(args.path, known_intents=None if args.any_intent else INTENTS)
     print(summary(kb, sorted(set(kb.by_intent())) if args.any_intent else INTENTS))
     if args.retrieval_set:

@@ -43,9 +43,15 @@ class YamlDoc:
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             line = mark.line + 1 if mark is not None else 1
-            context = f" ({exc.context})" if exc.context and exc.problem else ""
+            context = ""
+            if exc.context and exc.problem:
+                start = exc.context_mark.line + 1 if exc.context_mark is not None else line
+                context = f" ({exc.context}{f' that starts at line {start}' if start != line else ''})"
+            fix = "Fix the YAML syntax and reload."
+            if "mapping values are not allowed" in str(exc.problem):
+                fix = "Quote a value that contains ': ', or write it on the next lines after '>-'."
             raise KnowledgeBaseError(f"{path}:{line}: YAML syntax error: {exc.problem or exc.context}{context}. "
-                                     f"Fix the YAML syntax and reload.") from None
+                                     f"{fix}") from None
 
     def at(self, node: yaml.Node) -> str:
         return f"{self.path}:{node.start_mark.line + 1}"

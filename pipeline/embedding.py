@@ -143,8 +143,10 @@ def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-def _key(kb_hash: str, encoder_name: str) -> str:
-    return hashlib.sha256(f"{kb_hash}\n{encoder_name}".encode("utf-8")).hexdigest()[:20]
+def _key(kb_hash: str, encoder_name: str, ids: list[str]) -> str:
+    """Cache file name: knowledge-base hash + encoder (+ which texts of it are embedded)."""
+    joined = "\n".join([kb_hash, encoder_name, *ids])
+    return hashlib.sha256(joined.encode("utf-8")).hexdigest()[:20]
 
 
 def _atomic_write_bytes(path: Path, write: Any) -> None:
@@ -217,7 +219,7 @@ class EmbeddingCache:
         """Return vectors for ``texts`` (row i for ``ids[i]``), reading, patching or writing the cache."""
         start = time.perf_counter()
         name = str(encoder.name)
-        key = _key(kb_hash, name)
+        key = _key(kb_hash, name, ids)
         hashes = [text_hash(t) for t in texts]
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         found = self._read(key)

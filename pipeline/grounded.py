@@ -80,10 +80,11 @@ _OPENINGS: dict[str, tuple[str, str]] = {
     "edit_account": ("I understand you'd like to update the details of the account registered to {ref}, and I'm here to help.", "I understand you'd like to update your account details, and I'm here to help."),
     "get_invoice": ("I understand you'd like to get a copy of {ref}, and I'm here to help.", "I understand you'd like to get a copy of your invoice, and I'm here to help."),
     "get_refund": ("I understand you'd like to get a refund for {ref}, and I'm here to help.", "I understand you'd like to get a refund, and I'm here to help."),
-    "newsletter_subscription": ("I understand you'd like to with the newsletter subscription for {ref}, and I'm here to help.", "I understand you'd like to with your newsletter subscription, and I'm here to help."),
+    "newsletter_subscription": ("I understand you have a question about the newsletter subscription for {ref}, and I'm here to help.",
+                                "I understand you have a question about your newsletter subscription, and I'm here to help."),
     "payment_issue": ("I'm sorry you're having trouble with the payment for {ref}; let's get it sorted out.",
                       "I'm sorry you're having trouble with your payment; let's get it sorted out."),
-    "place_order": ("I understand you'd like to place {ref}, and I'm here to help.", "I understand you'd like to place an order, and I'm here to help."),
+    "place_order": ("I understand you'd like to place an order, and I'm here to help.", "I understand you'd like to place an order, and I'm here to help."),
     "recover_password": ("I understand you'd like to get back into the account registered to {ref}, and I'm here to help.", "I understand you'd like to get back into your account, and I'm here to help."),
     "registration_problems": ("I'm sorry you're having trouble signing up with {ref}; let's fix that.",
                               "I'm sorry you're having trouble signing up; let's fix that."),
@@ -93,7 +94,7 @@ _OPENINGS: dict[str, tuple[str, str]] = {
     "track_order": ("I understand you'd like to find out where {ref} is, and I'm here to help.", "I understand you'd like to find out where your order is, and I'm here to help."),
     "track_refund": ("I understand you'd like to check the status of the refund for {ref}, and I'm here to help.", "I understand you'd like to check the status of your refund, and I'm here to help."),
 }
-_DEFAULT_OPENING = ("I understand you'd like to with {ref}, and I'm here to help.", "Thank you for reaching out; I can help you with that.")
+_DEFAULT_OPENING = ("I understand you have a question about {ref}, and I'm here to help.", "Thank you for reaching out; I'm here to help.")
 
 _ACCOUNT_INTENTS = {"create_account", "delete_account", "edit_account", "recover_password", "registration_problems",
                     "switch_account", "newsletter_subscription"}
@@ -116,6 +117,12 @@ _CATEGORY_CLOSINGS: dict[str, str] = {
 }
 _DEFAULT_CLOSING = _CATEGORY_CLOSINGS["order"]
 _CONNECTIVES = ("It also helps to know that {s}", "Also worth knowing: {s}")
+# Sentence openers that read well after "It also helps to know that" (not imperatives such as "To ...", "Go ...").
+_SUBJECT_WORDS = frozenset(
+    "you we your our the a an all any every each most some orders order refunds refund items invoices invoice returns "
+    "payments delivery deliveries shipping parcels accounts passwords reviews complaints members gift cards "
+    "customers standard express international monthly annual".split()
+)
 
 DEFAULT_SUPPORT_CHANNEL = (
     "You can also reach our customer service team by phone at 1-800-555-0199, by live chat from the Help button "
@@ -211,7 +218,8 @@ def _body(snippets: Sequence[Snippet], max_snippets: int, max_sentences: int) ->
         sentences = sentences[:room]
         seen.update(s.casefold() for s in sentences)
         if parts:  # join later snippets with a connective sentence
-            lowered = _lower_first(sentences[0], snippet.text)
+            first_word = sentences[0].split(" ", 1)[0].lower()
+            lowered = _lower_first(sentences[0], snippet.text) if first_word in _SUBJECT_WORDS else None
             template = _CONNECTIVES[0] if lowered else _CONNECTIVES[1]
             sentences[0] = template.format(s=lowered or sentences[0])
         parts.extend(sentences)

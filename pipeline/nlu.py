@@ -4,9 +4,9 @@
     >>> clf.run(["I want my money back"])["predictions"][0].label  # doctest: +SKIP
     'get_refund'
 
-The model folder is the one written by ``python -m training.finetune_intent``:
-Hugging Face weights (``model.safetensors``), tokenizer, ``config.json`` with
-``id2label``, and ``calibration.json`` holding the temperature fitted on the
+The model folder is the one written by ``python -m training.finetune_intent``
+(see :mod:`pipeline.intent_model`: encoder weights, pooling + linear head,
+tokenizer, ``config.json`` with ``id2label``) and ``calibration.json`` holding the temperature fitted on the
 validation split and the out-of-scope confidence threshold chosen there.
 """
 from __future__ import annotations
@@ -36,12 +36,12 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def batched_logits(model: Any, tokenizer: Any, messages: Sequence[str], batch_size: int, max_length: int) -> np.ndarray:
-    """Logits of a sequence-classification model over messages, length-sorted batches, no grad."""
+def _batched(fn: Any, tokenizer: Any, messages: Sequence[str], batch_size: int, max_length: int, width: int) -> np.ndarray:
+    """Apply ``fn(input_ids, attention_mask) -> (b, width)`` over length-sorted batches, no grad."""
     import torch
 
     texts = [str(m) for m in messages]
-    out = np.zeros((len(texts), model.config.num_labels), dtype=np.float32)
+    out = np.zeros((len(texts), width), dtype=np.float32)
     if not texts:
         return out
     enc = tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
@@ -49,8 +49,19 @@ def batched_logits(model: Any, tokenizer: Any, messages: Sequence[str], batch_si
     with torch.inference_mode():
         for idx in length_sorted_batches([len(ids) for ids in enc], batch_size, shuffle=False):
             input_ids, mask = pad_batch([enc[i] for i in idx], pad_id)
-            out[idx] = model(input_ids=input_ids, attention_mask=mask).logits.float().numpy()
+            out[idx] = fn(input_ids, mask).float().numpy()
     return out
+
+
+def batched_logits(model: Any, tokenizer: Any, messages: Sequence[str], batch_size: int, max_length: int) -> np.ndarray:
+    """Logits of an intent model over messages, shape (n, num_labels)."""
+    return _batched(lambda ids, mask: model(input_ids=ids, attention_mask=mask).logits, tokenizer, messages,
+                    batch_size, max_length, model.config.num_labels)
+
+
+def embed_texts(model: Any, tokenizer: Any, messages: Sequence[str], batch_size: int, max_length: int) -> np.ndarray:
+    """Pooled sentence embeddings of an :class:`~pipeline.intent_model.IntentModel`, shape (n, hidden)."""
+    return _batched(model.embed, tokenizer, messages, batch_size, max_length, model.config.hidden_size)
 
 
 class IntentClassifier:
@@ -89,14 +100,15 @@ class IntentClassifier:
         """Load tokenizer, weights and calibration once."""
         if self._model is not None:
             return
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        from transformers import AutoTokenizer
 
+        from pipeline.intent_model import load_intent_model
         from pipeline.utils import set_torch_threads
 
         set_torch_threads(self.num_threads)
         ref = resolve_model(self.model, what="intent model")
         tokenizer = load_pretrained(AutoTokenizer.from_pretrained, ref, what="intent model tokenizer")
-        model = load_pretrained(AutoModelForSequenceClassification.from_pretrained, ref, what="intent model")
+        model = load_intent_model(ref, load_pretrained)
         id2label = getattr(model.config, "id2label", None) or {}
         labels = [str(id2label[i]) for i in sorted(id2label, key=int)]
         if not labels or all(lbl.startswith("LABEL_") for lbl in labels):

@@ -3,12 +3,18 @@
     python -c "from pipeline.retrieval import Retriever; r = Retriever(); r.warm_up(); \
 print(r.run(['I want my money back'], intents=['get_refund'])['snippets'][0][0].reason)"
 
-Each snippet's vector is its ``title. text`` embedded by the sentence encoder
-(cosine = dot product of normalised vectors). The intent is used, per
-``intent_mode``, to **filter** (rank only the snippets of the predicted
-intent(s)), to **boost** (add ``boost * p(intent)`` to their score) or not at
-all (``none``). ``lexical_weight`` mixes in BM25 divided by the best BM25 score
-of the message (hybrid retrieval): ``(1 - w) * cosine + w * bm25_norm``.
+Each snippet is embedded twice by the sentence encoder: its full text (title,
+policy text, tags) and its short view (title and tags); the dense score is
+``(1 - summary_weight) * cos(full) + summary_weight * cos(short)``. Each
+intent's main snippet (the first one that lists the intent first) gets a small
+``main_snippet_prior``. The intent is used, per ``intent_mode``, to **filter**
+(rank only the snippets of the predicted intent(s)), to **boost** (add
+``boost * p(intent)`` to their score) or not at all (``none``); a classifier's
+prediction contributes its top ``intent_top_n`` intents (in filter mode their
+union, ordered with the same probability boost).
+``lexical_weight`` mixes in BM25 divided by the best BM25 score of the message
+(hybrid retrieval): ``(1 - w) * dense + w * bm25_norm``. Defaults were tuned on
+``knowledge_base/retrieval_set.yaml`` (see ``python -m evaluation.retrieval``).
 
 Vectors are cached on disk (see :class:`pipeline.embedding.EmbeddingCache`);
 above ``faiss_threshold`` snippets the dense candidates come from a FAISS index
@@ -46,11 +52,25 @@ def default_cache_dir() -> Path:
 
 
 def document_text(snippet: Snippet) -> str:
-    """The text that is embedded and indexed for a snippet: its title, then its policy text."""
+    """The full text embedded and indexed for a snippet: title, policy text and tags as keywords."""
     title = snippet.title.strip()
     if title and title[-1] not in ".!?:":
         title += "."
-    return f"{title} {snippet.text.strip()}".strip()
+    keywords = f" Keywords: {', '.join(snippet.tags)}." if snippet.tags else ""
+    return f"{title} {snippet.text.strip()}{keywords}".strip()
+
+
+def summary_text(snippet: Snippet) -> str:
+    """The short view of a snippet (title and tags): what it is about, without the details."""
+    return snippet.title.strip() + (f". {', '.join(snippet.tags)}" if snippet.tags else "")
+
+
+def main_snippet_rows(snippets: Sequence[Snippet]) -> dict[int, str]:
+    """Row -> intent for each intent's main snippet: the first one (in KB order) that lists it first."""
+    mains: dict[str, int] = {}
+    for row, snip in enumerate(snippets):
+        mains.setdefault(snip.intents[0], row)
+    return {row: intent for intent, row in mains.items()}
 
 
 @dataclass
@@ -61,6 +81,8 @@ class RetrieverConfig(StageConfig):
     encoder: str = field(default="default", metadata={"help": "Sentence encoder: 'default', a Hub id or a folder."})
     top_k: int = field(default=3, metadata={"help": "Snippets returned per message."})
     intent_mode: str = field(default="filter", metadata={"help": "How the intent is used: filter | boost | none."})
+    summary_weight: float = field(default=0.3, metadata={"help": "Weight a of the title + tags vector: dense = (1 - a) * cos(full text) + a * cos(title + tags)."})
+    main_snippet_prior: float = field(default=0.03, metadata={"help": "Score added to each intent's main snippet (the first snippet that lists the intent first)."})
     boost: float = field(default=0.2, metadata={"help": "Score added to snippets of the predicted intent(s), times their probability (boost mode)."})
     intent_top_n: int = field(default=2, metadata={"help": "Use the classifier's top-n intents (filter: their union; boost: weighted by probability)."})
     lexical_weight: float = field(default=0.0, metadata={"help": "Weight w of normalised BM25: (1 - w) * cosine + w * bm25 (0 = dense only)."})
@@ -77,6 +99,8 @@ class RetrieverConfig(StageConfig):
         check_param(name, "intent_mode", self.intent_mode, self.intent_mode in INTENT_MODES, f"one of {', '.join(INTENT_MODES)}")
         check_param(name, "boost", self.boost, 0.0 <= self.boost <= 10.0, "a float in [0, 10]")
         check_param(name, "intent_top_n", self.intent_top_n, self.intent_top_n >= 1, "an int >= 1")
+        check_param(name, "summary_weight", self.summary_weight, 0.0 <= self.summary_weight <= 1.0, "a float in [0, 1]")
+        check_param(name, "main_snippet_prior", self.main_snippet_prior, 0.0 <= self.main_snippet_prior <= 1.0, "a float in [0, 1]")
         check_param(name, "lexical_weight", self.lexical_weight, 0.0 <= self.lexical_weight <= 1.0, "a float in [0, 1]")
         check_param(name, "faiss_threshold", self.faiss_threshold, self.faiss_threshold >= 0, "an int >= 0")
         check_param(name, "faiss_index", self.faiss_index, self.faiss_index in FAISS_KINDS, f"one of {', '.join(FAISS_KINDS)}")
@@ -115,13 +139,16 @@ class Retriever:
         self.bm25: BM25 | None = None
         self.build_info: dict[str, Any] = {}
         self._rows_by_intent: dict[str, np.ndarray] = {}
+        self._summary: np.ndarray | None = None
+        self._mains: dict[int, str] = {}
+        self._prior = np.zeros(0)
 
     def warm_up(self) -> None:
         """Load the KB (if not given) and encoder; read or build the embedding index."""
         if self.index is not None:
             return
         cfg = self.config
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         if self.kb is None:
             from knowledge_base.loader import load_knowledge_base
 
@@ -133,15 +160,24 @@ class Retriever:
             self.encoder = SentenceEncoder(cfg.encoder, batch_size=cfg.batch_size)
         ids = [s.id for s in self.snippets]
         texts = [document_text(s) for s in self.snippets]
+        all_ids, all_texts = list(ids), list(texts)
+        if cfg.summary_weight > 0:
+            all_ids += [f"{i}#summary" for i in ids]
+            all_texts += [summary_text(s) for s in self.snippets]
         if cfg.use_cache:
             cache = EmbeddingCache(cfg.cache_dir or default_cache_dir())
-            result = cache.get_or_build(self.encoder, ids, texts, self.kb.content_hash())
+            result = cache.get_or_build(self.encoder, all_ids, all_texts, self.kb.content_hash())
             vectors, hit, encoded = result.vectors, result.hit, result.encoded
             index_cache = result.path.with_suffix(f".{cfg.faiss_index}.faiss") if result.path else None
         else:
-            vectors, hit, encoded, index_cache = self.encoder.encode(texts), False, len(texts), None
-        self.index = make_index(vectors, faiss_threshold=cfg.faiss_threshold, faiss_kind=cfg.faiss_index,
+            vectors, hit, encoded, index_cache = self.encoder.encode(all_texts), False, len(all_texts), None
+        n = len(ids)
+        self._summary = vectors[n:] if cfg.summary_weight > 0 else None
+        self.index = make_index(vectors[:n], faiss_threshold=cfg.faiss_threshold, faiss_kind=cfg.faiss_index,
                                 cache_path=index_cache)
+        self._mains = main_snippet_rows(self.snippets)
+        self._prior = np.zeros(n)
+        self._prior[list(self._mains)] = cfg.main_snippet_prior
         rows: dict[str, list[int]] = {}
         for row, snip in enumerate(self.snippets):
             for intent in snip.intents:
@@ -150,13 +186,14 @@ class Retriever:
         if cfg.lexical_weight > 0:
             self.bm25 = BM25().fit(texts)
         seconds = time.perf_counter() - start
-        self.build_info = {"snippets": len(ids), "cache_hit": hit, "encoded": encoded, "reused": len(ids) - encoded,
-                           "index": self.index.kind, "seconds": round(seconds, 3)}
+        self.build_info = {"snippets": n, "texts": len(all_texts), "cache_hit": hit, "encoded": encoded,
+                           "reused": len(all_texts) - encoded, "index": self.index.kind, "seconds": round(seconds, 3),
+                           "cpu_seconds": round(time.process_time() - cpu_start, 3)}
         if hit:
-            logger.info("Embedding index: cache hit, %d snippets loaded in %.2f s (%s)", len(ids), seconds, self.index.kind)
+            logger.info("Embedding index: cache hit, %d snippets loaded in %.2f s (%s)", n, seconds, self.index.kind)
         else:
-            logger.info("Embedding index built in %.2f s: %d snippets, %d encoded, %d reused from cache (%s)",
-                        seconds, len(ids), encoded, len(ids) - encoded, self.index.kind)
+            logger.info("Embedding index built in %.2f s: %d snippets, %d texts encoded, %d reused from cache (%s)",
+                        seconds, n, encoded, len(all_texts) - encoded, self.index.kind)
 
     def run(self, messages: list[str], intents: Sequence[IntentSpec] | None = None,
             top_k: int | None = None) -> dict[str, list[list[Any]]]:
@@ -220,27 +257,34 @@ class Retriever:
             rows = np.unique(np.concatenate(parts))
             rows = rows[rows >= 0]
         dense = index.scores_for(query, rows)[0].astype(np.float64)
+        if self._summary is not None:
+            a = cfg.summary_weight
+            dense = (1.0 - a) * dense + a * (self._summary[rows] @ query).astype(np.float64)
         w = cfg.lexical_weight if lexical is not None else 0.0
-        scores = (1.0 - w) * dense + (w * lexical[rows] if lexical is not None else 0.0)
+        scores = (1.0 - w) * dense + (w * lexical[rows] if lexical is not None else 0.0) + self._prior[rows]
         boosts = np.zeros(len(rows))
-        if mode == "boost":
+        # boost mode; in filter mode a prediction's top-n probabilities also order the filtered intents
+        if mode == "boost" or (mode == "filter" and prediction is not None and len(known) > 1):
             for j, row in enumerate(rows):
                 boosts[j] = max((known.get(name, 0.0) for name in self.snippets[row].intents), default=0.0)
             scores = scores + cfg.boost * boosts
         order = np.argsort(-scores, kind="stable")[:k]
         result = []
         for j in order:
-            snip = self.snippets[rows[j]]
-            parts_text = []
+            row = int(rows[j])
+            snip, why = self.snippets[row], []
             matched = [name for name in snip.intents if name in known]
             if mode == "filter":
-                parts_text.append("intent filter match " + ", ".join(map(repr, matched)))
+                why.append("intent filter match " + ", ".join(map(repr, matched))
+                           + (f" +{cfg.boost * boosts[j]:.2f}" if boosts[j] > 0 else ""))
             elif mode == "boost" and boosts[j] > 0:
-                parts_text.append(f"intent boost {', '.join(map(repr, matched))} +{cfg.boost * boosts[j]:.2f}")
-            parts_text.append(f"cosine {dense[j]:.2f}")
+                why.append(f"intent boost {', '.join(map(repr, matched))} +{cfg.boost * boosts[j]:.2f}")
+            why.append(f"cosine {dense[j]:.2f}")
             if lexical is not None and w > 0:
-                parts_text.append(f"bm25 {lexical[rows[j]]:.2f} (weight {w:g})")
-            result.append(dataclasses.replace(snip, score=round(float(scores[j]), 4), reason=" + ".join(parts_text)))
+                why.append(f"bm25 {lexical[row]:.2f} (weight {w:g})")
+            if self._prior[row] > 0:
+                why.append(f"main snippet of {self._mains[row]!r} +{self._prior[row]:g}")
+            result.append(dataclasses.replace(snip, score=round(float(scores[j]), 4), reason=" + ".join(why)))
         return result, notes
 
     def rank_all(self, messages: list[str], intents: Sequence[IntentSpec] | None = None) -> list[list[str]]:

@@ -13,6 +13,12 @@ from evaluation.nlu import OUTPUT_FILES, evaluate_model
 from pipeline.errors import ConfigError
 from pipeline.types import IntentPrediction
 
+
+@pytest.fixture(autouse=True)
+def _no_logging_setup(monkeypatch):
+    """main() configures the root logger (and imports transformers to quiet it); not wanted inside pytest."""
+    monkeypatch.setattr("pipeline.utils.setup_logging", lambda *a, **k: None)
+
 LABELS = ["cancel_order", "get_refund", "track_order"]
 
 # message -> calibrated probabilities over LABELS
@@ -161,10 +167,23 @@ def test_cli_rejects_a_bad_split(tmp_path, capsys):
         capsys.readouterr().err
 
 
-def test_training_seed_is_read_from_the_model_folder(tmp_path):
-    (tmp_path / "training_config.json").write_text(json.dumps({"seed": 11}))
-    assert nlu.training_seed(tmp_path) == 11
-    assert nlu.training_seed(tmp_path / "missing") is None
+def test_split_settings_come_from_the_model_unless_given(tmp_path):
+    import argparse
+
+    (tmp_path / "training_config.json").write_text(
+        json.dumps({"seed": 11, "test_size": 0.2, "max_per_label": 20, "data": "bitext"}))
+    args = argparse.Namespace(data="bitext", validation_size=None, test_size=None, max_per_label=None)
+    config = nlu.NLUEvalConfig(model=str(tmp_path), output_dir="out")
+    assert nlu.fill_split_settings(args, config) == {"seed": 11, "test_size": 0.2, "max_per_label": 20}
+    assert (config.seed, args.test_size, args.validation_size, args.max_per_label) == (11, 0.2, 0.1, 20)
+    args = argparse.Namespace(data="bitext", validation_size=0.05, test_size=None, max_per_label=5)
+    config = nlu.NLUEvalConfig(model=str(tmp_path), output_dir="out", seed=5)
+    assert nlu.fill_split_settings(args, config) == {"test_size": 0.2}
+    assert (config.seed, args.test_size, args.validation_size, args.max_per_label) == (5, 0.2, 0.05, 5)
+    config = nlu.NLUEvalConfig(model=str(tmp_path / "missing"), output_dir="out")
+    args = argparse.Namespace(data="bitext", validation_size=None, test_size=None)
+    assert nlu.fill_split_settings(args, config) == {}
+    assert (config.seed, args.test_size) == (42, 0.1)
 
 
 @pytest.mark.parametrize("n", [3, pytest.param(85, marks=pytest.mark.slow)])

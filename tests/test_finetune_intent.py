@@ -55,7 +55,7 @@ def test_finetune_save_load_predict(tmp_path, tiny_base):
     metrics = IntentTrainer(cfg, progress=False).train()
     out = Path(cfg.output_dir)
     assert {"config.json", "model.safetensors", "tokenizer.json", "calibration.json", "training_config.json",
-            "metrics.json", "README.md", "labels.json"} <= {p.name for p in out.iterdir()}
+            "metrics.json", "README.md", "labels.json", "intent_head.json", "intent_head.safetensors"} <= {p.name for p in out.iterdir()}
     assert not any(p.suffix in {".bin", ".pkl", ".pt"} for p in out.iterdir())
     assert not Path(str(out) + ".checkpoint").exists()
     config = json.loads((out / "config.json").read_text())

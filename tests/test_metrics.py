@@ -8,6 +8,7 @@ import pytest
 
 from evaluation.metrics import (
     accuracy,
+    confusion_counts,
     evaluate_classification,
     expected_calibration_error,
     fit_temperature,
@@ -37,6 +38,29 @@ def test_macro_f1_counts_a_label_only_predicted_as_zero():
     # gold {a}, pred {a, d}: a has P=1/2, R=1, F1=2/3; d has F1=0 -> 1/3
     assert macro_f1(["a", "a"], ["a", "d"]) == pytest.approx(1 / 3)
     assert macro_f1(["a", "a"], ["a", "d"], labels=["a"]) == pytest.approx(2 / 3)
+
+
+def test_numpy_metrics_match_scikit_learn():
+    from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
+
+    rng = np.random.default_rng(0)
+    gold = [f"l{i}" for i in rng.integers(0, 7, 300)]
+    pred = [g if rng.random() < 0.6 else f"l{i}" for g, i in zip(gold, rng.integers(0, 9, 300))]  # l7, l8 only predicted
+    labels = sorted(set(gold) | set(pred))
+    assert macro_f1(gold, pred) == pytest.approx(f1_score(gold, pred, average="macro", zero_division=0), abs=1e-12)
+    assert macro_f1(gold, pred, labels=["l0", "l3"]) == pytest.approx(
+        f1_score(gold, pred, labels=["l0", "l3"], average="macro", zero_division=0), abs=1e-12)
+    p, r, f, s = precision_recall_fscore_support(gold, pred, labels=labels, zero_division=0)
+    report = per_intent_report(gold, pred)
+    assert [report[x]["precision"] for x in labels] == pytest.approx(p.tolist(), abs=1e-12)
+    assert [report[x]["recall"] for x in labels] == pytest.approx(r.tolist(), abs=1e-12)
+    assert [report[x]["f1"] for x in labels] == pytest.approx(f.tolist(), abs=1e-12)
+    assert [report[x]["support"] for x in labels] == s.tolist()
+    assert confusion_counts(gold, pred, labels).tolist() == confusion_matrix(gold, pred, labels=labels).tolist()
+
+
+def test_confusion_counts_by_hand():
+    assert confusion_counts(GOLD, PRED, ["a", "b", "c"]).tolist() == [[2, 1, 0], [0, 1, 1], [0, 0, 1]]
 
 
 def test_metrics_reject_mismatched_lengths():
@@ -122,7 +146,8 @@ def test_fit_temperature_recovers_known_temperature(true_t):
 
 def test_fit_temperature_bounds_and_errors():
     separable = np.array([[5.0, 0.0], [0.0, 5.0]])
-    assert fit_temperature(separable, np.array([0, 1])) == 0.05
+    assert fit_temperature(separable, np.array([0, 1])) == 0.01
+    assert fit_temperature(separable, np.array([1, 0])) == 100.0  # always wrong: flatten as far as allowed
     with pytest.raises(ValueError, match="labels must be in \\[0, 1\\]"):
         fit_temperature(separable, np.array([0, 2]))
     with pytest.raises(ValueError, match="integer class indices"):

@@ -5,6 +5,7 @@ exactly and no model is loaded (one slow test uses the real packaged encoder).
 """
 from __future__ import annotations
 
+import json
 import logging
 import math
 from pathlib import Path
@@ -16,7 +17,7 @@ from evaluation.ranking import RankingEvaluator, first_relevant_rank, hit_at_k, 
 from knowledge_base.loader import KnowledgeBase, KnowledgeBaseError
 from pipeline.errors import ConfigError, DataError, NotFittedError
 from pipeline.lexical import BM25, TfidfScorer
-from pipeline.retrieval import Retriever, RetrieverConfig, document_text
+from pipeline.retrieval import Retriever, RetrieverConfig, document_text, summary_text
 from pipeline.types import IntentPrediction, Snippet
 from pipeline.vector_index import ExactIndex, FaissIndex, faiss_available, make_index
 
@@ -54,7 +55,7 @@ SNIPPETS = [
 
 
 def make_kb(snippets: list[Snippet] = SNIPPETS) -> KnowledgeBase:
-    return KnowledgeBase(snippets=[Snippet(**{k: getattr(s, k) for k in ("id", "intents", "title", "text")})
+    return KnowledgeBase(snippets=[Snippet(**{k: getattr(s, k) for k in ("id", "intents", "title", "text", "tags")})
                                    for s in snippets], root=Path("literal"))
 
 
@@ -64,9 +65,12 @@ def cosine(a: str, b: str) -> float:
     return float(va @ vb)
 
 
+PLAIN = {"summary_weight": 0.0, "main_snippet_prior": 0.0}  # dense score = cosine of the full text only
+
+
 @pytest.fixture
 def retriever(tmp_path: Path) -> Retriever:
-    return Retriever(make_kb(), encoder=KeywordEncoder(), cache_dir=str(tmp_path / "cache"))
+    return Retriever(make_kb(), encoder=KeywordEncoder(), cache_dir=str(tmp_path / "cache"), **PLAIN)
 
 
 def ids(result: dict, i: int = 0) -> list[str]:
@@ -83,8 +87,26 @@ def test_dense_only_ranks_by_cosine(retriever: Retriever) -> None:
     assert out["notes"] == [[]]
 
 
-def test_document_text_joins_title_and_text() -> None:
+def test_document_and_summary_texts() -> None:
     assert document_text(SNIPPETS[0]) == "Refund window. A refund is possible within 30 days of delivery."
+    tagged = Snippet(id="x", intents=["get_refund"], title="Refund timing?", text="Five days.", tags=["money back", "card"])
+    assert document_text(tagged) == "Refund timing? Five days. Keywords: money back, card."
+    assert summary_text(tagged) == "Refund timing?. money back, card" and summary_text(SNIPPETS[0]) == "Refund window"
+
+
+def test_summary_vector_mix_and_main_snippet_prior(tmp_path: Path) -> None:
+    snippets = [SNIPPETS[0], Snippet(id="refund-timing", intents=["check_refund_policy", "get_refund"],
+                                     title="When the money arrives", text="Refund money reaches your card within 5 days.")]
+    r = Retriever(make_kb(snippets), encoder=KeywordEncoder(), cache_dir=str(tmp_path), summary_weight=0.5,
+                  main_snippet_prior=0.25)
+    msg = "when does my refund money arrive"
+    out = r.run([msg], top_k=2)["snippets"][0]
+    dense = {s.id: 0.5 * cosine(msg, document_text(s)) + 0.5 * cosine(msg, summary_text(s)) for s in snippets}
+    assert {s.id: s.score for s in out} == {"refund-window": round(dense["refund-window"] + 0.25, 4),
+                                              "refund-timing": round(dense["refund-timing"], 4)}
+    window = next(s for s in out if s.id == "refund-window")
+    assert window.reason == f"cosine {dense['refund-window']:.2f} + main snippet of 'check_refund_policy' +0.25"
+    assert r.build_info["texts"] == 4 and r.build_info["encoded"] == 4
 
 
 def test_filter_keeps_only_the_intents_snippets(retriever: Retriever) -> None:
@@ -93,6 +115,17 @@ def test_filter_keeps_only_the_intents_snippets(retriever: Retriever) -> None:
     assert out["snippets"][0][0].reason.startswith("intent filter match 'recover_password' + cosine ")
     both = retriever.run(["refund my money"], intents=[["recover_password", "get_refund"]], top_k=3)
     assert ids(both) == ["refund-timing", "password-reset"]
+
+
+def test_filter_with_a_prediction_uses_its_top_n_intents_weighted(tmp_path: Path) -> None:
+    r = Retriever(make_kb(), encoder=KeywordEncoder(), cache_dir=str(tmp_path), intent_top_n=2, boost=3.0, **PLAIN)
+    pred = IntentPrediction(label="cancel_order", confidence=0.7,
+                            ranking=[("cancel_order", 0.7), ("recover_password", 0.2), ("get_refund", 0.1)])
+    out = r.run(["reset my password"], intents=[pred], top_k=3)["snippets"][0]
+    assert [s.id for s in out] == ["cancel-fee", "password-reset"]  # cancel-fee wins on p=0.7 despite cosine 0
+    cos_cancel = cosine("reset my password", document_text(SNIPPETS[3]))
+    assert out[0].score == round(cos_cancel + 3.0 * 0.7, 4)
+    assert out[0].reason == f"intent filter match 'cancel_order' +2.10 + cosine {cos_cancel:.2f}"
 
 
 def test_filter_with_unknown_intent_falls_back_to_unfiltered(retriever: Retriever) -> None:
@@ -110,7 +143,8 @@ def test_out_of_scope_prediction_is_not_used_as_a_filter(retriever: Retriever) -
 
 
 def test_boost_adds_boost_times_probability(tmp_path: Path) -> None:
-    r = Retriever(make_kb(), encoder=KeywordEncoder(), cache_dir=str(tmp_path), intent_mode="boost", boost=2.0, intent_top_n=2)
+    r = Retriever(make_kb(), encoder=KeywordEncoder(), cache_dir=str(tmp_path), intent_mode="boost", boost=2.0,
+                  intent_top_n=2, **PLAIN)
     msg = "reset my password"
     assert ids(r.run([msg], top_k=1)) == ["password-reset"]
     pred = IntentPrediction(label="get_refund", confidence=0.9, ranking=[("get_refund", 0.9), ("recover_password", 0.1)])
@@ -124,7 +158,8 @@ def test_boost_adds_boost_times_probability(tmp_path: Path) -> None:
 
 
 def test_hybrid_with_full_lexical_weight_ranks_by_normalised_bm25(tmp_path: Path) -> None:
-    r = Retriever(make_kb(), encoder=KeywordEncoder(), cache_dir=str(tmp_path), intent_mode="none", lexical_weight=1.0)
+    r = Retriever(make_kb(), encoder=KeywordEncoder(), cache_dir=str(tmp_path), intent_mode="none", lexical_weight=1.0,
+                  **PLAIN)
     out = r.run(["what is the cancellation fee"], top_k=2)
     bm25 = BM25().fit([document_text(s) for s in SNIPPETS]).score(["what is the cancellation fee"])[0]
     assert ids(out)[0] == "cancel-fee" and int(np.argmax(bm25)) == 3
@@ -177,12 +212,12 @@ def test_kb_from_yaml_folder(tmp_path: Path) -> None:
 def test_cache_hit_and_partial_reembed(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     cache = str(tmp_path / "cache")
     enc = KeywordEncoder()
-    first = Retriever(make_kb(), encoder=enc, cache_dir=cache)
+    first = Retriever(make_kb(), encoder=enc, cache_dir=cache, **PLAIN)
     first.warm_up()
     assert enc.encoded_texts() == 4 and first.build_info["cache_hit"] is False
     second_enc = KeywordEncoder()
     with caplog.at_level(logging.INFO, logger="pipeline.retrieval"):
-        second = Retriever(make_kb(), encoder=second_enc, cache_dir=cache)
+        second = Retriever(make_kb(), encoder=second_enc, cache_dir=cache, **PLAIN)
         second.warm_up()
     assert second_enc.encoded_texts() == 0 and second.build_info["cache_hit"] is True
     assert "cache hit, 4 snippets" in caplog.text
@@ -190,7 +225,7 @@ def test_cache_hit_and_partial_reembed(tmp_path: Path, caplog: pytest.LogCapture
     edited[2] = Snippet(id="password-reset", intents=["recover_password"], title="Reset your password",
                         text="Use the reset link sent to your email to choose a new password.")
     third_enc = KeywordEncoder()
-    third = Retriever(make_kb(edited), encoder=third_enc, cache_dir=cache)
+    third = Retriever(make_kb(edited), encoder=third_enc, cache_dir=cache, **PLAIN)
     third.warm_up()
     assert third_enc.calls == [[document_text(edited[2])]]
     assert third.build_info == {**third.build_info, "cache_hit": False, "encoded": 1, "reused": 3}
@@ -199,14 +234,14 @@ def test_cache_hit_and_partial_reembed(tmp_path: Path, caplog: pytest.LogCapture
 
 def test_corrupt_cache_is_rebuilt_with_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     cache = tmp_path / "cache"
-    Retriever(make_kb(), encoder=KeywordEncoder(), cache_dir=str(cache)).warm_up()
+    Retriever(make_kb(), encoder=KeywordEncoder(), cache_dir=str(cache), **PLAIN).warm_up()
     (vec_file,) = cache.glob("*.safetensors")
     vec_file.write_bytes(b"not a safetensors file")
     enc = KeywordEncoder()
     with caplog.at_level(logging.WARNING):
         r = Retriever(make_kb(), encoder=enc, cache_dir=str(cache))
         r.warm_up()
-    assert "unreadable" in caplog.text and enc.encoded_texts() == 4
+    assert "unreadable" in caplog.text and enc.encoded_texts() == 8  # full texts and summaries
     assert ids(r.run(["reset password"], top_k=1)) == ["password-reset"]
 
 
@@ -295,3 +330,83 @@ def test_real_minilm_ranks_refund_above_password(tmp_path: Path) -> None:
     ranked = ids(r.run(["I returned the jacket two weeks ago, when do I get my money back?"], top_k=4))
     assert ranked.index("refund-timing") < ranked.index("password-reset")
     assert ranked[0] in {"refund-timing", "refund-window"}
+
+
+KB_YAML = """\
+- id: refund-window
+  intents: [check_refund_policy]
+  title: Refund window
+  text: A refund is possible within 30 days of delivery.
+- id: refund-timing
+  intents: [get_refund]
+  title: When the money arrives
+  text: Refund money reaches your card within 5 days.
+- id: password-reset
+  intents: [recover_password]
+  title: Reset your password
+  text: Use the reset link on the login page to choose a new password.
+- id: cancel-fee
+  intents: [cancel_order]
+  title: Cancellation fee
+  text: Cancel an order before we ship it for free; after that a fee of 5 dollars applies.
+"""
+
+SET_YAML = """\
+- message: I forgot my password
+  intents: [recover_password]
+  snippet_ids: [password-reset]
+- message: when will my refund money arrive
+  intents: [get_refund]
+  snippet_ids: [refund-timing]
+- message: cancel my order, and how long do I have to return things?
+  intents: [cancel_order, check_refund_policy]
+  snippet_ids: [cancel-fee, refund-window]
+  kind: two_concerns
+"""
+
+
+class FakeClassifier:
+    def __init__(self, model: str) -> None:
+        self.model = model
+
+    def run(self, messages: list[str]) -> dict:
+        return {"predictions": [IntentPrediction(label="recover_password", confidence=0.9,
+                                                 ranking=[("recover_password", 0.9), ("get_refund", 0.1)])
+                                for _ in messages]}
+
+
+def test_evaluation_cli_writes_table_metrics_and_per_example_ranks(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    from evaluation import retrieval as cli
+    from tests.tiny_models import make_tiny_distilbert
+
+    (tmp_path / "kb").mkdir()
+    (tmp_path / "kb" / "policies.yaml").write_text(KB_YAML, encoding="utf-8")
+    (tmp_path / "set.yaml").write_text(SET_YAML, encoding="utf-8")
+    encoder = make_tiny_distilbert(tmp_path / "enc", [KB_YAML])
+    (tmp_path / "cfg.yaml").write_text(f"encoder: {encoder}\nkb_path: {tmp_path / 'kb'}\n", encoding="utf-8")
+    monkeypatch.setattr("pipeline.nlu.IntentClassifier", FakeClassifier)
+    out = tmp_path / "run"
+    code = cli.main(["--config", str(tmp_path / "cfg.yaml"), "--retrieval-set", str(tmp_path / "set.yaml"),
+                     "--output-dir", str(out), "--intent-model", "fake", "-q"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "intent filter + dense" in printed and "cache hit: True" in printed
+    assert sorted(p.name for p in out.iterdir()) == ["config.yaml", "metrics.json", "per_example.jsonl", "table.md"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    rows = {(m["method"], m["intents"]): m for m in metrics["methods"]}
+    assert rows[("intent-only lookup", "gold")]["hit@1"] == 1.0  # one snippet per intent: the lookup is exact
+    assert rows[("intent filter + dense", "gold")]["hit@1"] == 1.0
+    assert metrics["intent_accuracy"] == round(1 / 3, 4) and metrics["kinds"]["two_concerns"] == 1
+    assert rows[("intent-only lookup", "predicted")]["mrr"] == round(1 / 3, 4)
+    lines = [json.loads(x) for x in (out / "per_example.jsonl").read_text().splitlines()]
+    assert len(lines) == 3 and lines[0]["ranks"]["intent-only lookup [gold]"] == 1
+    assert "| intent filter + dense | gold | 1.000 |" in (out / "table.md").read_text()
+
+
+def test_evaluation_cli_bad_kb_is_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from evaluation import retrieval as cli
+
+    assert cli.main(["--kb", str(tmp_path / "missing"), "--output-dir", str(tmp_path / "o"), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "does not exist" in err and err.count("\n") == 1

@@ -215,7 +215,7 @@ class GeneratorTrainer:
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
-                running, seen = running + float(loss), seen + 1
+                running, seen = running + float(loss.detach()), seen + 1
                 state["global_step"] += 1
                 state["step_in_epoch"] = step + 1
                 bar.update(1)

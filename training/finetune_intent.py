@@ -33,7 +33,8 @@ from pipeline.batching import length_sorted_batches, pad_batch
 from pipeline.config import StageConfig
 from pipeline.errors import ConfigError, DataError, check_param, cli_main
 from pipeline.hub import load_pretrained, resolve_model
-from pipeline.nlu import CALIBRATION_FILE, batched_logits, softmax
+from pipeline.intent_model import build_intent_model
+from pipeline.nlu import CALIBRATION_FILE, batched_logits, embed_texts, softmax
 from pipeline.utils import progress_enabled, set_seed, set_torch_threads, setup_logging
 from training.checkpoint import load_checkpoint, save_checkpoint
 from training.data import IntentData, load_intent_data
@@ -50,6 +51,10 @@ class IntentTrainingConfig(StageConfig):
     test_size: float = field(default=0.1, metadata={"help": "Fraction held out for test when the data has no test split."})
     max_per_label: int | None = field(default=None, metadata={"help": "Keep at most this many training examples per intent (fast bootstrap recipe)."})
     base_model: str = field(default="default", metadata={"help": "Encoder to fine-tune: Hub id (distilbert-base-uncased), local folder, or 'default' (packaged all-MiniLM-L6-v2)."})
+    pooling: str = field(default="mean", metadata={"help": "Sentence representation fed to the head: mean (of token vectors, as sentence encoders are trained) or cls."})
+    head_init: str = field(default="probe", metadata={"help": "Head initialisation: probe (logistic regression on the frozen encoder's embeddings, then fine-tune all: LP-FT) or random."})
+    probe_c: float = field(default=10.0, metadata={"help": "Inverse L2 strength of the linear probe (head_init: probe)."})
+    dropout: float = field(default=0.1, metadata={"help": "Dropout on the pooled embedding before the head."})
     output_dir: str = field(default="artifacts/intent", metadata={"help": "Model folder to write."})
     epochs: int = field(default=5, metadata={"help": "Maximum number of epochs."})
     lr: float = field(default=1e-4, metadata={"help": "Peak learning rate of AdamW."})
@@ -71,6 +76,10 @@ class IntentTrainingConfig(StageConfig):
         for name in ("epochs", "batch_size", "eval_batch_size", "checkpoint_every"):
             value = getattr(self, name)
             check_param(owner, name, value, value >= 1, "an int >= 1")
+        check_param(owner, "pooling", self.pooling, self.pooling in ("mean", "cls"), "one of 'mean', 'cls'")
+        check_param(owner, "head_init", self.head_init, self.head_init in ("probe", "random"), "one of 'probe', 'random'")
+        check_param(owner, "probe_c", self.probe_c, self.probe_c > 0, "a float > 0")
+        check_param(owner, "dropout", self.dropout, 0 <= self.dropout < 1, "a float in [0, 1)")
         check_param(owner, "max_length", self.max_length, self.max_length >= 8, "an int >= 8")
         check_param(owner, "lr", self.lr, 0 < self.lr < 1, "a float in (0, 1)")
         check_param(owner, "patience", self.patience, self.patience >= 1, "an int >= 1")
@@ -124,17 +133,41 @@ class IntentTrainer:
         self.checkpoint_dir = self.output_dir.with_name(self.output_dir.name + ".checkpoint")
 
     def _load(self, data: IntentData):
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        from transformers import AutoModel, AutoTokenizer
 
         ref = resolve_model(self.config.base_model, what="base model")
         tokenizer = load_pretrained(AutoTokenizer.from_pretrained, ref, what="base model tokenizer")
-        id2label = {i: lbl for i, lbl in enumerate(data.labels)}
-        model = load_pretrained(
-            AutoModelForSequenceClassification.from_pretrained, ref, what="base model",
-            num_labels=len(data.labels), id2label=id2label, label2id={v: k for k, v in id2label.items()},
-            ignore_mismatched_sizes=True,
-        )
+        encoder = load_pretrained(AutoModel.from_pretrained, ref, what="base model")
+        model = build_intent_model(encoder, data.labels, pooling=self.config.pooling, dropout=self.config.dropout)
         return ref, tokenizer, model
+
+    def _probe_init(self, model: Any, tokenizer: Any, data: IntentData, train_y: np.ndarray) -> dict[str, float]:
+        """LP-FT: fit a logistic regression on frozen embeddings and start the head from it."""
+        import torch
+        from sklearn.linear_model import LogisticRegression
+
+        cfg = self.config
+        model.eval()
+        started = time.perf_counter()
+        train_x = embed_texts(model, tokenizer, data.train.texts, cfg.eval_batch_size, cfg.max_length)
+        probe = LogisticRegression(C=cfg.probe_c, max_iter=2000).fit(train_x, train_y)
+        weight = np.zeros((len(data.labels), train_x.shape[1]), dtype=np.float32)
+        bias = np.full(len(data.labels), -10.0, dtype=np.float32)  # labels absent from train stay unlikely
+        if len(probe.classes_) == 2:  # binary sklearn model: one row for class 1
+            coef = np.vstack([-probe.coef_[0] / 2, probe.coef_[0] / 2])
+            icpt = np.array([-probe.intercept_[0] / 2, probe.intercept_[0] / 2])
+        else:
+            coef, icpt = probe.coef_, probe.intercept_
+        weight[probe.classes_] = coef
+        bias[probe.classes_] = icpt
+        with torch.no_grad():
+            model.classifier.weight.copy_(torch.from_numpy(weight))
+            model.classifier.bias.copy_(torch.from_numpy(bias))
+        val_x = embed_texts(model, tokenizer, data.validation.texts, cfg.eval_batch_size, cfg.max_length)
+        val_gold = _label_ids(data.validation.labels, {lbl: i for i, lbl in enumerate(data.labels)})
+        acc = float(((val_x @ weight.T + bias).argmax(-1) == val_gold).mean())
+        logger.info("Linear probe on frozen embeddings: validation accuracy %.4f (%.0f s)", acc, time.perf_counter() - started)
+        return {"probe_validation_accuracy": acc, "probe_seconds": round(time.perf_counter() - started, 1)}
 
     def train(self) -> dict[str, Any]:
         import torch
@@ -181,8 +214,11 @@ class IntentTrainer:
                     f"The checkpoint in {self.checkpoint_dir} was made with different settings ({', '.join(changed)}). "
                     "Rerun with the same settings, or without --resume to start over."
                 )
-        elif self.resume:
-            logger.info("No checkpoint at %s: starting from scratch", self.checkpoint_dir)
+        else:
+            if self.resume:
+                logger.info("No checkpoint at %s: starting from scratch", self.checkpoint_dir)
+            if cfg.head_init == "probe":
+                state["probe"] = self._probe_init(model, tokenizer, data, train_y.numpy())
 
         logger.info("Fine-tuning %s on %s: %d train / %d validation / %d test messages, %d intents, %d steps",
                     ref.name, data.name, len(data.train), len(data.validation), len(data.test), len(data.labels), total_steps)
@@ -235,6 +271,7 @@ class IntentTrainer:
             model.load_state_dict(best_state)
         model.eval()
         metrics = self._calibrate_and_score(model, tokenizer, data, label2id)
+        metrics.update(state.get("probe", {}))
         metrics.update(train_seconds=round(train_seconds, 1), best_epoch=state["best_epoch"], epochs_run=state["epoch"],
                        history=state["history"])
         self._write(model, tokenizer, data, metrics, ref.name)

@@ -1,0 +1,77 @@
+"""ROUGE-L evaluation of reply generators on a toy Bitext-style file and a one-file knowledge base."""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from evaluation.generation import RetrievalBaseline, main, rouge_l, score_replies
+from pipeline.entities import extract_entities
+from pipeline.guardrails import Guardrails
+from pipeline.types import Snippet
+from training.generator_data import GenerationExample
+
+KB_YAML = """
+- id: refund-window
+  intents: [get_refund]
+  title: Refund window
+  text: Refunds are issued within 5-7 business days of the return arriving.
+- id: track-order
+  intents: [track_order]
+  title: Tracking
+  text: Track an order under Account > Orders with the tracking link.
+"""
+
+
+def test_rouge_l_exact_values():
+    scores = rouge_l(["the refund takes five days", "hello"], ["the refund takes five days", "refunds take days"])
+    assert scores[0] == {"p": 1.0, "r": 1.0, "f": 1.0}
+    assert scores[1] == {"p": 0.0, "r": 0.0, "f": 0.0}
+    # stemming: "refunds take" matches "refund taking"
+    assert rouge_l(["refund taking days"], ["refunds take days"])[0]["f"] == pytest.approx(1.0)
+
+
+def test_retrieval_baseline_answers_with_the_nearest_training_reply_refilled():
+    base = RetrievalBaseline().fit(["where is my order", "i want a refund"], ["Track order {{Order Number}} online.", "Refunds take a week."])
+    out = base.run(["where is my order 55555 now", "refund please"], [extract_entities("where is my order 55555 now"), []])
+    assert out["replies"] == ["Track order 55555 online.", "Refunds take a week."]
+    assert out["neighbours"] == [0, 1]
+
+
+def test_score_replies_aggregates_rouge_and_guardrails():
+    snip = Snippet(id="r", intents=["get_refund"], title="Refunds", text="Refunds take 5 days.")
+    examples = [GenerationExample(message="refund?", intent="get_refund", reference="Refunds take 5 days to arrive.", snippets=[snip])] * 2
+    result = score_replies(examples, ["Refunds take 5 days to arrive.", "Refunds take 9 days to arrive."], Guardrails(min_words=1))
+    agg = result["aggregate"]
+    assert agg["n"] == 2 and agg["guardrail_pass_rate"] == 0.5 and agg["checks_fired"] == {"numbers": 1}
+    assert agg["rougeL_f"] == pytest.approx((1.0 + 5 / 6) / 2)
+    assert result["per_example"][1]["fired"] == ["numbers"]
+
+
+def test_cli_writes_metrics_table_and_predictions(tmp_path, capsys):
+    data = tmp_path / "pairs.csv"
+    with data.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["instruction", "intent", "response"])
+        for i in range(10):
+            writer.writerow([f"I want a refund for order {20000 + i}", "get_refund", "I can help with order {{Order Number}}."])
+            writer.writerow([f"where is my package {i} please", "track_order", "Check {{Order History}} to track it."])
+    (tmp_path / "kb.yaml").write_text(KB_YAML)
+    out = tmp_path / "run"
+    assert main(["--data", str(data), "--kb", str(tmp_path / "kb.yaml"), "--output-dir", str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["primary_metric"] == "rougeL_f" and metrics["split"]["n"] == 2 and metrics["intents"] == "gold"
+    assert set(metrics["generators"]) == {"grounded", "retrieval"}
+    assert metrics["generators"]["grounded"]["guardrail_pass_rate"] == 1.0
+    rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    assert len(rows) == 2 and set(rows[0]["replies"]) == {"grounded", "retrieval"}
+    refund = next(r for r in rows if r["intent"] == "get_refund")
+    order = refund["message"].split()[-1]
+    assert refund["reference"] == f"I can help with order {order}." and refund["replies"]["retrieval"]["text"] == refund["reference"]
+    assert f"order {order}" in refund["replies"]["grounded"]["text"]
+    assert "| grounded | 2 |" in (out / "table.md").read_text()
+    assert "| retrieval | 2 | 1.0000 |" in capsys.readouterr().out
+    assert main(["--generators", "grounded,gpt"]) == 2
+    assert "The '--generators' option must list names from grounded, retrieval, seq2seq" in capsys.readouterr().err

@@ -1,0 +1,238 @@
+"""word2vec (skip-gram and CBOW; negative sampling or hierarchical softmax), in the package.
+
+    from training.embeddings import Word2Vec
+    model = Word2Vec(arch="skipgram", loss="ns", epochs=5).fit("../shared/data/corpus/wiki8_text8style_100M.txt.gz")
+    model.most_similar("france"); model.analogy("man", "king", "woman")
+
+What ``fit`` does: read the corpus once into int32 ids (``corpus.py``), build
+the subsampling thresholds, the unigram**0.75 table and (for ``loss="hs"``)
+the Huffman tree, then run ``epochs`` passes of SGD over jobs of about
+``batch_words`` tokens, with the learning rate decaying linearly from
+``alpha`` to ``min_alpha`` over all epochs (the rate of a job follows its
+position in the whole run, so it does not depend on thread timing).
+
+Two backends (``backend="auto"`` picks the first that works):
+
+- ``"compiled"``: the C++ kernel of ``kernel.py`` (built once with
+  ``torch.utils.cpp_extension``), run by ``workers`` Python threads that
+  release the GIL: Hogwild SGD exactly like word2vec.c and gensim.
+- ``"torch"``: vectorised mini-batch SGD in torch (``sgd.py``), for machines
+  without a compiler; same pairs and schedule, ~20x slower.
+
+What limits the speed (compiled path): each (input, output) pair is two
+100-float dot/axpy passes (~30 ns with AVX2), but the output rows of random
+negatives and their Huffman nodes are spread over a 28 MB matrix, so most
+targets cost a cache miss; the two threads share one L3 and memory bus, and
+subsampling plus dynamic windows leave little else to optimise. It is the
+same work per pair as gensim, whose Cython calls BLAS ``sdot``/``saxpy`` per
+pair; Python overhead is one call per ~10,000 words. With ``workers > 1``
+results vary slightly between runs (Hogwild races); with ``workers=1`` and
+a fixed ``seed`` they are reproducible.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from pipeline.errors import ConfigError, check_param
+from pipeline.utils import progress_enabled
+from training.embeddings.base import WordVectors
+from training.embeddings.corpus import EncodedCorpus, encode_corpus
+from training.embeddings.huffman import build_huffman
+from training.embeddings.kernel import load_kernel
+from training.embeddings.sampling import SAMPLE_RULES, keep_probabilities, keep_thresholds, negative_cum_table
+from training.embeddings.sgd import TrainState, run_job_compiled, run_job_torch
+
+logger = logging.getLogger(__name__)
+
+ARCHS = ("skipgram", "cbow")
+LOSSES = ("ns", "hs")
+BACKENDS = ("auto", "compiled", "torch")
+
+
+def _is_int(v: Any, low: int) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= low
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
+
+
+def job_bounds(sentence_ends: np.ndarray, batch_words: int) -> np.ndarray:
+    """Sentence indices where jobs start (plus the end): runs of whole sentences of about ``batch_words`` tokens."""
+    block = (np.concatenate([[0], sentence_ends[:-1]]) // batch_words)
+    starts = np.flatnonzero(np.diff(np.concatenate([[-1], block])) != 0)
+    return np.concatenate([starts, [len(sentence_ends)]]).astype(np.int64)
+
+
+class Word2Vec(WordVectors):
+    """word2vec estimator (see the module docstring)."""
+
+    def __init__(self, *, vector_size: int = 100, window: int = 5, arch: str = "skipgram", loss: str = "ns",
+                 negative: int = 5, ns_exponent: float = 0.75, sample: float = 1e-4, sample_rule: str = "paper",
+                 min_count: int = 5, max_vocab_size: int | None = None, epochs: int = 5, alpha: float | None = None,
+                 min_alpha: float = 1e-4, batch_words: int = 10000, workers: int = 2, seed: int = 42,
+                 backend: str = "auto", progress: bool | None = None) -> None:
+        self.vector_size = vector_size
+        self.window = window
+        self.arch = arch
+        self.loss = loss
+        self.negative = negative
+        self.ns_exponent = ns_exponent
+        self.sample = sample
+        self.sample_rule = sample_rule
+        self.min_count = min_count
+        self.max_vocab_size = max_vocab_size
+        self.epochs = epochs
+        self.alpha = alpha
+        self.min_alpha = min_alpha
+        self.batch_words = batch_words
+        self.workers = workers
+        self.seed = seed
+        self.backend = backend
+        self.progress = progress
+
+    # ----- settings ---------------------------------------------------------------------
+    def _validate(self) -> None:
+        name = type(self).__name__
+        check_param(name, "vector_size", self.vector_size, _is_int(self.vector_size, 1), "an int >= 1")
+        check_param(name, "window", self.window, _is_int(self.window, 1), "an int >= 1")
+        check_param(name, "arch", self.arch, self.arch in ARCHS, f"one of {', '.join(ARCHS)}")
+        check_param(name, "loss", self.loss, self.loss in LOSSES, f"one of {', '.join(LOSSES)}")
+        check_param(name, "negative", self.negative, _is_int(self.negative, 1 if self.loss == "ns" else 0),
+                    "an int >= 1 with loss='ns'")
+        check_param(name, "ns_exponent", self.ns_exponent, _is_num(self.ns_exponent), "a number (0.75 in word2vec)")
+        check_param(name, "sample", self.sample, _is_num(self.sample) and 0 <= self.sample < 1, "a float in [0, 1)")
+        check_param(name, "sample_rule", self.sample_rule, self.sample_rule in SAMPLE_RULES, f"one of {', '.join(SAMPLE_RULES)}")
+        check_param(name, "min_count", self.min_count, _is_int(self.min_count, 1), "an int >= 1")
+        check_param(name, "max_vocab_size", self.max_vocab_size,
+                    self.max_vocab_size is None or _is_int(self.max_vocab_size, 1), "None or an int >= 1")
+        check_param(name, "epochs", self.epochs, _is_int(self.epochs, 1), "an int >= 1")
+        check_param(name, "alpha", self.alpha, self.alpha is None or (_is_num(self.alpha) and self.alpha > 0),
+                    "None (0.025 for skipgram, 0.05 for cbow) or a float > 0")
+        check_param(name, "min_alpha", self.min_alpha, _is_num(self.min_alpha) and self.min_alpha >= 0, "a float >= 0")
+        check_param(name, "batch_words", self.batch_words, _is_int(self.batch_words, 1), "an int >= 1")
+        check_param(name, "workers", self.workers, _is_int(self.workers, 1), "an int >= 1")
+        check_param(name, "seed", self.seed, _is_int(self.seed, 0), "an int >= 0")
+        check_param(name, "backend", self.backend, self.backend in BACKENDS, f"one of {', '.join(BACKENDS)}")
+
+    @property
+    def alpha_start(self) -> float:
+        return float(self.alpha) if self.alpha is not None else (0.05 if self.arch == "cbow" else 0.025)
+
+    def _kernel(self) -> Any | None:
+        if self.backend == "torch":
+            return None
+        kernel = load_kernel()
+        if kernel is None and self.backend == "compiled":
+            raise ConfigError("The 'backend' parameter of Word2Vec is 'compiled' but the C++ kernel could not be "
+                              "built (see the log). Install a C++ compiler and ninja, or use backend='auto' or 'torch'.")
+        return kernel
+
+    # ----- training ---------------------------------------------------------------------
+    def fit(self, corpus: Any) -> "Word2Vec":
+        """Train on a text file (plain or .gz), an iterable of token lists, or an ``EncodedCorpus``."""
+        self._validate()
+        kernel = self._kernel()
+        started = time.perf_counter()
+        enc = corpus if isinstance(corpus, EncodedCorpus) else encode_corpus(
+            corpus, min_count=self.min_count, max_vocab_size=self.max_vocab_size)
+        read_s = time.perf_counter() - started
+        rng = np.random.default_rng(self.seed)
+        n_words, dim = len(enc.words), self.vector_size
+        syn0 = torch.from_numpy(((rng.random((n_words, dim), dtype=np.float32) - 0.5) / dim).astype(np.float32))
+        hs = self.loss == "hs"
+        syn1 = torch.zeros((max(n_words - 1, 1), dim) if hs else (n_words, dim), dtype=torch.float32)
+        keep = keep_probabilities(enc.counts, self.sample, self.sample_rule)
+        state = TrainState(syn0=syn0, syn1=syn1, ids=np.ascontiguousarray(enc.ids, dtype=np.int32),
+                           sentence_ends=np.ascontiguousarray(enc.sentence_ends, dtype=np.int64), keep=keep,
+                           keep_u32=keep_thresholds(keep), cum_table=negative_cum_table(enc.counts, self.ns_exponent),
+                           tree=build_huffman(enc.counts) if hs else None, cbow=self.arch == "cbow", hs=hs,
+                           window=self.window, negative=self.negative)
+        bounds = job_bounds(state.sentence_ends, self.batch_words)
+        epoch_loss = self._run(state, bounds, kernel)
+        train_s = time.perf_counter() - started - read_s
+        self._set_vectors(syn0.numpy(), enc.words, enc.counts)
+        total = self.epochs * enc.n_tokens
+        self.training_ = {
+            "corpus": enc.source, "raw_tokens": enc.raw_tokens, "tokens": enc.n_tokens,
+            "backend": "compiled" if kernel is not None else "torch", "alpha": self.alpha_start,
+            "read_seconds": round(read_s, 3), "train_seconds": round(train_s, 3),
+            "words_per_second": round(total / max(train_s, 1e-9), 1), "epoch_loss": epoch_loss,
+        }
+        logger.info("Trained %s-%s on %d tokens x %d epochs in %.1f s (%.0f words/s, %s backend).",
+                    self.arch, self.loss, enc.n_tokens, self.epochs, train_s, total / max(train_s, 1e-9),
+                    self.training_["backend"])
+        return self
+
+    def _run(self, st: TrainState, bounds: np.ndarray, kernel: Any | None) -> list[float]:
+        n_tokens = int(st.sentence_ends[-1])
+        total = float(self.epochs * n_tokens)
+        starts = np.concatenate([[0], st.sentence_ends])[bounds]  # token offset of each job start
+        jobs = [(e, j) for e in range(self.epochs) for j in range(len(bounds) - 1)]
+        a0, a1 = self.alpha_start, float(self.min_alpha)
+
+        def alpha_at(epoch: int, token: int) -> float:
+            return max(a1, a0 - (a0 - a1) * (epoch * n_tokens + token) / total)
+
+        lock = threading.Lock()
+        cursor = iter(range(len(jobs)))
+        loss_by_epoch = np.zeros((self.epochs, 2))
+        errors: list[BaseException] = []
+        bar = tqdm(total=int(total), unit="word", unit_scale=True, desc=f"word2vec {self.arch}-{self.loss}",
+                   disable=not progress_enabled(self.progress), smoothing=0.1)
+        window = {"loss": 0.0, "terms": 0.0, "shown": time.perf_counter()}
+
+        def work() -> None:
+            while not errors:
+                with lock:
+                    k = next(cursor, None)
+                if k is None:
+                    return
+                epoch, j = jobs[k]
+                b, e = int(bounds[j]), int(bounds[j + 1])
+                args = (b, e, alpha_at(epoch, int(starts[j])), alpha_at(epoch, int(starts[j + 1])),
+                        self.seed * 1_000_003 + k * 7919 + 1)
+                try:
+                    res = run_job_compiled(kernel, st, *args) if kernel is not None else run_job_torch(st, *args)
+                except BaseException as exc:  # surface worker errors in the caller
+                    errors.append(exc)
+                    return
+                with lock:
+                    loss_by_epoch[epoch] += res[:2]
+                    window["loss"] += res[0]
+                    window["terms"] += res[1]
+                    bar.update(int(res[2]))
+                    now = time.perf_counter()
+                    if now - window["shown"] > 1.0 and window["terms"]:
+                        bar.set_postfix(loss=f"{window['loss'] / window['terms']:.4f}", epoch=epoch + 1, refresh=False)
+                        window.update(loss=0.0, terms=0.0, shown=now)
+
+        try:
+            if kernel is None:
+                torch_threads = torch.get_num_threads()
+                torch.set_num_threads(self.workers)
+                try:
+                    work()
+                finally:
+                    torch.set_num_threads(torch_threads)
+            else:
+                threads = [threading.Thread(target=work, daemon=True) for _ in range(self.workers)]
+                for t in threads:
+                    t.start()
+                for t in threads:
+                    t.join()
+        finally:
+            bar.close()
+        if errors:
+            raise errors[0]
+        return [round(float(s / max(n, 1)), 5) for s, n in loss_by_epoch]
+
+    def training_info(self) -> dict[str, Any]:
+        return dict(getattr(self, "training_", None) or getattr(self, "_loaded_info", {}))
