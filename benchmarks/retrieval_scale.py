@@ -3,6 +3,7 @@
     python benchmarks/retrieval_scale.py --sizes 10000 100000          # quick
     python benchmarks/retrieval_scale.py                               # 10k, 100k and 1M (minutes, ~2 GB RAM)
     python benchmarks/retrieval_scale.py --sizes 1000000 --approx ivf  # skip the slow HNSW build at 1M
+    python benchmarks/retrieval_scale.py --sizes 100000 --clusters 0   # structureless vectors: worst-case recall
 
 The vectors are 384-d float32, L2-normalised like all-MiniLM-L6-v2 sentence
 embeddings, drawn around random cluster centres (uniform random points on the
@@ -39,14 +40,16 @@ def synthetic(n: int, dim: int, seed: int, clusters: int = 1000, spread: float =
     with another ``seed`` come from the same clusters as the stored vectors.
     """
     centres_rng = np.random.default_rng(seed if centres_seed is None else centres_seed)
-    centres = centres_rng.standard_normal((clusters, dim), dtype=np.float32)
+    centres = centres_rng.standard_normal((max(clusters, 1), dim), dtype=np.float32)
     centres /= np.linalg.norm(centres, axis=1, keepdims=True)
     rng = np.random.default_rng([seed, n])
     out = np.empty((n, dim), dtype=np.float32)
     step = 100_000
     for start in range(0, n, step):
         m = min(step, n - start)
-        chunk = centres[rng.integers(0, clusters, m)] + rng.standard_normal((m, dim), dtype=np.float32) * (spread / np.sqrt(dim))
+        noise = rng.standard_normal((m, dim), dtype=np.float32)
+        # clusters == 0: uniform on the sphere (no structure: the worst case for approximate indexes)
+        chunk = noise if clusters == 0 else centres[rng.integers(0, clusters, m)] + noise * (spread / np.sqrt(dim))
         out[start:start + m] = chunk / np.linalg.norm(chunk, axis=1, keepdims=True)
     return out
 
@@ -96,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--approx", default="hnsw,ivf", help="Approximate FAISS indexes: comma list of hnsw, ivf.")
     p.add_argument("--hnsw-max", type=int, default=200_000, help="Skip the HNSW build above this size.")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for BLAS, torch and FAISS (default: all).")
+    p.add_argument("--clusters", type=int, default=1000,
+                   help="Topic clusters of the synthetic vectors; 0 = uniform on the sphere (worst case for ANN recall).")
     p.add_argument("--seed", type=int, default=42)
     args = p.parse_args(argv)
 
@@ -109,13 +114,14 @@ def main(argv: list[str] | None = None) -> int:
 
         faiss.omp_set_num_threads(threads)
     approx = [a.strip() for a in args.approx.split(",") if a.strip()]
-    print(f"top-{args.k} inner product, dim {args.dim}, {threads} threads, median of {args.repeats} calls")
+    data = "uniform on the sphere" if args.clusters == 0 else f"{args.clusters} clusters"
+    print(f"top-{args.k} inner product, dim {args.dim}, {data}, {threads} threads, median of {args.repeats} calls")
     header = (f"{'n':>9}  {'method':<13} {'build s':>8} {'1 query ms':>11} {'x numpy':>8} "
               f"{'32 batch ms':>12} {'per query':>10} {'x numpy':>8} {'recall@5':>9}")
     with threadpool_limits(limits=threads):
         for n in args.sizes:
-            vectors = synthetic(n, args.dim, args.seed)
-            queries = synthetic(args.queries, args.dim, args.seed + 1, centres_seed=args.seed)
+            vectors = synthetic(n, args.dim, args.seed, clusters=args.clusters)
+            queries = synthetic(args.queries, args.dim, args.seed + 1, clusters=args.clusters, centres_seed=args.seed)
             print(header)
             exact_ids = None
             base1 = base32 = None

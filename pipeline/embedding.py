@@ -38,7 +38,8 @@ logger = logging.getLogger(__name__)
 class EncoderConfig(StageConfig):
     """Settings of the sentence encoder."""
 
-    model: str = field(default="default", metadata={"help": "Encoder: 'default' (packaged all-MiniLM-L6-v2), a Hub id or a folder."})
+    model: str = field(default="default",
+        metadata={"help": "Encoder: 'default' (packaged all-MiniLM-L6-v2), a Hub id or a folder."})
     batch_size: int = field(default=64, metadata={"help": "Texts per forward pass."})
     max_length: int = field(default=128, metadata={"help": "Tokens kept per text (longer texts are truncated)."})
     normalize: bool = field(default=True, metadata={"help": "L2-normalise the vectors (cosine = dot product)."})

@@ -202,7 +202,7 @@ def _closing(intent: str) -> str:
         return _CATEGORY_CLOSINGS["money"]
     if intent in _ACCOUNT_INTENTS:
         return _CATEGORY_CLOSINGS["account"]
-    return _CATEGORY_CLOSINGS["order"]
+    return _DEFAULT_CLOSING
 
 
 def _body(snippets: Sequence[Snippet], max_snippets: int, max_sentences: int) -> list[str]:

@@ -177,7 +177,8 @@ class Guardrails:
                 details.append(f"placeholders: {', '.join(dict.fromkeys(ordered))}")
         if "promises" in self.checks:
             snippet_text = "\n".join(s.text for s in snippets)
-            broken = [name for name, said, allowed in _PROMISES if said.search(reply) and not allowed.search(snippet_text)]
+            broken = [name for name, said, allowed in _PROMISES
+                      if said.search(reply) and not (allowed.search(snippet_text) or said.search(snippet_text))]
             if broken:
                 fired.append("promises")
                 details.append(f"promises: {', '.join(broken)} not stated in the snippets")

@@ -85,13 +85,14 @@ def resolve_model(name_or_path: str | os.PathLike[str], what: str = "model") -> 
     return ModelRef(name=name, source=name, local=False)
 
 
-def load_pretrained(loader: Callable[..., Any], ref: ModelRef, what: str = "model", **kwargs: Any) -> Any:
+def load_pretrained(loader: Callable[..., Any], ref: ModelRef, what: str = "model", hint: str | None = None, **kwargs: Any) -> Any:
     """Call ``loader(ref.source, ...)`` (e.g. ``AutoTokenizer.from_pretrained``) offline-first.
 
     A Hub id is read from the local cache; only if it is not cached and the Hub
-    is reachable is it downloaded. Failures become one :class:`ModelLoadError`.
+    is reachable is it downloaded. Failures become one :class:`ModelLoadError`
+    ending with ``hint`` (how to supply the model; a default hint otherwise).
     """
-    hint = (
+    hint = hint or (
         f"Supply it as a local folder, pre-download it into the Hugging Face cache on a machine with internet "
         f"(huggingface-cli download {ref.name}), or use the offline default ('default')."
     )
@@ -106,7 +107,7 @@ def load_pretrained(loader: Callable[..., Any], ref: ModelRef, what: str = "mode
             ) from None
     if not hub_reachable():
         why = "HF_HUB_OFFLINE is set" if hub_offline() else "the Hugging Face Hub cannot be reached"
-        raise ModelLoadError(f"The {what} {ref.name!r} is not in the local cache and {why}. {hint}")
+        raise ModelLoadError(f"The {what} {ref.name!r} is neither a local folder nor in the Hugging Face cache, and {why}. {hint}")
     try:
         logger.info("Downloading %s %s from the Hugging Face Hub", what, ref.name)
         return loader(ref.source, **kwargs)

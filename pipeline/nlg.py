@@ -1,7 +1,8 @@
 """Reply generation: the ``grounded`` realizer (offline default) or any Hugging Face seq2seq model.
 
-    python -c "from pipeline.nlg import GeneratorConfig, build_generator; \\
-        g = build_generator(GeneratorConfig(generator='seq2seq', model='artifacts/generator')); g.warm_up()"
+    python -c "from pipeline.nlg import *; from pipeline.types import *; g = build_generator(GeneratorConfig()); \\
+        print(g.run(['refund for order 12345'], [IntentPrediction('get_refund', 0.9)], \\
+        [[Snippet('s', ['get_refund'], 'Refunds', 'Refunds take 5 days.')]])['replies'][0])"
 
 ``build_generator(config)`` returns a component with ``warm_up()`` and
 ``run(messages, intents, snippets, entities=None) -> {"replies", "notes"}``:
@@ -43,6 +44,12 @@ from pipeline.prompts import DEFAULT_PROMPT_TEMPLATE, check_template, fit_prompt
 from pipeline.types import Entity, IntentPrediction, Snippet
 
 logger = logging.getLogger(__name__)
+
+__all__ = [
+    "GENERATORS", "GeneratorConfig", "Generator", "build_generator", "build_guardrails", "GroundedGenerator", "Seq2SeqGenerator",
+    "INTENT_PHRASES", "DEFAULT_SUPPORT_CHANNEL", "clarification_reply", "handoff_reply", "ground_reply", "intent_phrase",
+    "Guardrails", "GuardrailResult", "apply_guardrails",
+]
 
 GENERATORS = ("grounded", "seq2seq")
 

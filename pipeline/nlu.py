@@ -100,13 +100,13 @@ class IntentClassifier:
         """Load tokenizer, weights and calibration once."""
         if self._model is not None:
             return
+        ref = resolve_model(self.model, what="intent model")  # a missing folder fails before heavy imports
         from transformers import AutoTokenizer
 
         from pipeline.intent_model import load_intent_model
         from pipeline.utils import set_torch_threads
 
         set_torch_threads(self.num_threads)
-        ref = resolve_model(self.model, what="intent model")
         tokenizer = load_pretrained(AutoTokenizer.from_pretrained, ref, what="intent model tokenizer")
         model = load_intent_model(ref, load_pretrained)
         id2label = getattr(model.config, "id2label", None) or {}

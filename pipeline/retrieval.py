@@ -77,20 +77,30 @@ def main_snippet_rows(snippets: Sequence[Snippet]) -> dict[int, str]:
 class RetrieverConfig(StageConfig):
     """Settings of the policy retriever."""
 
-    kb_path: str | None = field(default=None, metadata={"help": "Knowledge-base folder (None: the packaged knowledge_base/policies)."})
+    kb_path: str | None = field(default=None,
+        metadata={"help": "Knowledge-base folder (None: the packaged knowledge_base/policies)."})
     encoder: str = field(default="default", metadata={"help": "Sentence encoder: 'default', a Hub id or a folder."})
     top_k: int = field(default=3, metadata={"help": "Snippets returned per message."})
     intent_mode: str = field(default="filter", metadata={"help": "How the intent is used: filter | boost | none."})
-    summary_weight: float = field(default=0.3, metadata={"help": "Weight a of the title + tags vector: dense = (1 - a) * cos(full text) + a * cos(title + tags)."})
-    main_snippet_prior: float = field(default=0.03, metadata={"help": "Score added to each intent's main snippet (the first snippet that lists the intent first)."})
-    boost: float = field(default=0.2, metadata={"help": "Score added to snippets of the predicted intent(s), times their probability (boost mode)."})
-    intent_top_n: int = field(default=2, metadata={"help": "Use the classifier's top-n intents (filter: their union; boost: weighted by probability)."})
-    lexical_weight: float = field(default=0.0, metadata={"help": "Weight w of normalised BM25: (1 - w) * cosine + w * bm25 (0 = dense only)."})
-    cache_dir: str | None = field(default=None, metadata={"help": "Embedding cache folder (None: $SUPPORT_CACHE_DIR/retrieval or ~/.cache/support-assistant/retrieval)."})
+    summary_weight: float = field(default=0.3,
+        metadata={"help": "Weight a of the title + tags vector: dense = (1 - a) * cos(full text) + a * cos(title + tags)."})
+    main_snippet_prior: float = field(default=0.03,
+        metadata={"help": "Score added to each intent's main snippet (the first snippet that lists the intent first)."})
+    boost: float = field(default=0.2,
+        metadata={"help": "Score added to snippets of the predicted intent(s), times their probability (boost mode)."})
+    intent_top_n: int = field(default=2,
+        metadata={"help": "Use the classifier's top-n intents (filter: their union; boost: weighted by probability)."})
+    lexical_weight: float = field(default=0.0,
+        metadata={"help": "Weight w of normalised BM25: (1 - w) * cosine + w * bm25 (0 = dense only)."})
+    cache_dir: str | None = field(default=None,
+        metadata={"help": "Embedding cache folder (None: $SUPPORT_CACHE_DIR/retrieval or ~/.cache/support-assistant/retrieval)."})
     use_cache: bool = field(default=True, metadata={"help": "Read and write the embedding cache."})
-    faiss_threshold: int = field(default=50_000, metadata={"help": "Above this many snippets, use a FAISS index (if faiss is installed)."})
-    faiss_index: str = field(default="ivf", metadata={"help": "FAISS index above the threshold: ivf | hnsw (approximate, candidates re-scored exactly) | flat (exact)."})
-    candidates: int = field(default=100, metadata={"help": "Dense/BM25 candidates gathered per message from a FAISS index before exact re-scoring."})
+    faiss_threshold: int = field(default=50_000,
+        metadata={"help": "Above this many snippets, use a FAISS index (if faiss is installed)."})
+    faiss_index: str = field(default="ivf",
+        metadata={"help": "FAISS index above the threshold: ivf | hnsw (approximate, candidates re-scored exactly) | flat (exact)."})
+    candidates: int = field(default=100,
+        metadata={"help": "Dense/BM25 candidates gathered per message from a FAISS index before exact re-scoring."})
     batch_size: int = field(default=64, metadata={"help": "Encoder batch size."})
 
     def validate(self) -> None:

@@ -1,7 +1,17 @@
-"""Shared fixtures: ``shared_data`` is the read-only data folder, or the test is skipped."""
+"""Shared fixtures: ``shared_data`` is the read-only data folder, or the test is skipped.
+
+Tests run torch on one thread (tiny models are dominated by thread overhead) and
+never touch the user's cache: ``SUPPORT_CACHE_DIR`` points into a temporary folder.
+"""
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
+
+os.environ.setdefault("SUPPORT_NUM_THREADS", "1")
+os.environ.setdefault("SUPPORT_CACHE_DIR", tempfile.mkdtemp(prefix="support-tests-cache-"))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import pytest
 

@@ -334,12 +334,18 @@ def test_bitext_preset_merges_both_files_without_leaks(shared_data):
     assert data.meta["rows_read"] == 26872 + 4514
     assert data.meta["duplicates_dropped"] == {"pool": 3272}
     assert len(data.labels) == 27
-    assert data.meta["split_sizes"] == {"train": 22264, "validation": 2806, "test": 2812}
+    assert data.meta["split_sizes"] == {"train": 22283, "validation": 2801, "test": 2812}
     assert keys(data.train.texts).isdisjoint(keys(data.test.texts) | keys(data.validation.texts))
     assert not any("{{" in t for t in data.train.texts + data.test.texts)
     assert set(data.meta["placeholders"]) == {"Account Category", "Account Type", "Currency Symbol", "Delivery City",
                                               "Delivery Country", "Invoice Number", "Order Number", "Person Name",
                                               "Refund Amount"}
+
+
+def test_bitext_test_split_does_not_depend_on_the_train_cap(shared_data):
+    full = load_intent_data("bitext", seed=42)
+    capped = load_intent_data("bitext", seed=42, max_per_label=20)
+    assert capped.test.texts == full.test.texts and len(capped.train) == 27 * 20
 
 
 def test_banking77_preset_keeps_the_published_test_split(shared_data):

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import csv
 import json
-from pathlib import Path
 
 import pytest
 
@@ -75,3 +74,19 @@ def test_cli_writes_metrics_table_and_predictions(tmp_path, capsys):
     assert "| retrieval | 2 | 1.0000 |" in capsys.readouterr().out
     assert main(["--generators", "grounded,gpt"]) == 2
     assert "The '--generators' option must list names from grounded, retrieval, seq2seq" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_grounded_passes_guardrails_on_the_bitext_held_out_split():
+    from training.data import shared_data_dir
+    from training.generator_data import BITEXT_GENERATION_FILE, load_generation_splits
+    from pipeline.nlg import GroundedGenerator
+    from pipeline.types import IntentPrediction
+
+    if not (shared_data_dir() / BITEXT_GENERATION_FILE).is_file():
+        pytest.skip(f"{BITEXT_GENERATION_FILE} not found under {shared_data_dir()}")
+    test = load_generation_splits(splits=("test",))["test"]
+    replies = GroundedGenerator().run([ex.message for ex in test], [IntentPrediction(ex.intent, 1.0) for ex in test],
+                                      [ex.snippets for ex in test], [ex.entities for ex in test])["replies"]
+    agg = score_replies(test, replies, Guardrails())["aggregate"]
+    assert agg["n"] == 445 and agg["guardrail_pass_rate"] == 1.0 and agg["checks_fired"] == {}

@@ -56,7 +56,7 @@ def toy(tmp_path_factory) -> dict[str, Path]:
 def _config(tmp_path: Path, toy: dict[str, Path], **kw) -> GeneratorTrainingConfig:
     values = dict(model=str(toy["model"]), output_dir=str(tmp_path / "generator"), data=str(toy["data"]), kb_path=str(toy["kb"]),
                   epochs=1, batch_size=4, eval_batch_size=4, lr=1e-3, max_source_length=256, max_target_length=24,
-                  eval_generate=2, checkpoint_every=1, seed=3)
+                  eval_generate=2, checkpoint_every=1, seed=3, num_threads=1)
     values.update(kw)
     return GeneratorTrainingConfig(**values)
 

@@ -79,6 +79,9 @@ def test_promise_allowed_when_the_snippet_makes_it(guards):
                       text="If an order arrives late we send a voucher worth the shipping fee.")
     assert guards.check("Since your order was late, we send a voucher worth the shipping fee.", MESSAGE, [voucher]).passed
     assert guards.check("Cancelling before shipping is free, so no fee will apply to your order today.", "", [FEES]).passed
+    booked = Snippet(id="large", intents=["delivery_period"], title="Large items", text="Large items will be delivered on the booked day.")
+    assert guards.check("Good to know: large items will be delivered on the booked day.", "", [booked]).passed
+    assert guards.check("Good to know: large items will be delivered on the booked day.", "", [REFUND]).fired == ["promises"]
 
 
 def test_apply_guardrails_falls_back_and_records_checks(guards):

@@ -313,9 +313,9 @@ def load_intent_data(spec: str, *, text_column: str | None = None, label_column:
     meta["fill_placeholders"] = fill_placeholders
     meta["placeholders"] = {}
     if fill_placeholders:
-        rng, total = random.Random(seed), Counter()
-        for s in SPLITS:
-            filled, counts = _fill_placeholders(splits[s][0], rng)
+        total = Counter()
+        for s in SPLITS:  # one generator per split: test texts do not depend on the train size
+            filled, counts = _fill_placeholders(splits[s][0], random.Random(f"{seed}-{s}"))
             splits[s] = (filled, splits[s][1])
             total += counts
         meta["placeholders"] = dict(sorted(total.items()))

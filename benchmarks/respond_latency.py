@@ -1,0 +1,89 @@
+"""Warm latency of one message through NLU + retrieval + grounded NLG, and batched throughput.
+
+    python benchmarks/respond_latency.py                                  # cached default intent model, 200 messages
+    python benchmarks/respond_latency.py --intent-model artifacts/intent-bitext --n 200 --json
+
+Messages come from the labelled retrieval set (written for this project, not
+Bitext). After a warm-up call, each message is answered alone (batch of one)
+and timed end to end; the same messages are then answered in batches of 32 for
+comparison. Prints p50/p90/p99 per message and per stage, and the
+batch-of-one vs batched throughput ratio.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from knowledge_base.loader import load_retrieval_set  # noqa: E402
+from pipeline.assistant import SupportAssistant, load_respond_config  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--intent-model", default=None, help="Intent model folder (default: the cached bootstrap model).")
+    parser.add_argument("--config", default=None, help="Respond YAML config.")
+    parser.add_argument("--n", type=int, default=200, help="Messages to time.")
+    parser.add_argument("--batch-size", type=int, default=32, help="Batch size of the throughput run.")
+    parser.add_argument("--json", action="store_true", help="Print the results as JSON.")
+    args = parser.parse_args()
+
+    config = load_respond_config(args.config, {"nlu": {"model": args.intent_model}})
+    assistant = SupportAssistant(config)
+    start = time.perf_counter()
+    assistant.warm_up()
+    warm_up_s = time.perf_counter() - start
+    pool = [ex.message for ex in load_retrieval_set()]
+    messages = [pool[i % len(pool)] for i in range(args.n)]
+    assistant.run(messages[:1])  # first call: lazy allocations
+
+    totals, stages = [], {"nlu": [], "retrieval": [], "nlg": []}
+    for message in messages:
+        t0 = time.perf_counter()
+        reply = assistant.run([message])["replies"][0]
+        totals.append((time.perf_counter() - t0) * 1000.0)
+        for key in stages:
+            stages[key].append(reply.timings_ms[key])
+    t0 = time.perf_counter()
+    for i in range(0, len(messages), args.batch_size):
+        assistant.run(messages[i : i + args.batch_size])
+    batched_s = time.perf_counter() - t0
+
+    def pct(values: list[float]) -> dict[str, float]:
+        arr = np.asarray(values)
+        return {"p50": round(float(np.percentile(arr, 50)), 2), "p90": round(float(np.percentile(arr, 90)), 2),
+                "p99": round(float(np.percentile(arr, 99)), 2), "mean": round(float(arr.mean()), 2)}
+
+    single_rate = len(messages) / (sum(totals) / 1000.0)
+    result = {
+        "messages": len(messages),
+        "threads": int(os.environ.get("SUPPORT_NUM_THREADS", "0") or os.cpu_count() or 1),
+        "warm_up_s": round(warm_up_s, 2),
+        "latency_ms": pct(totals),
+        "stage_ms": {k: pct(v) for k, v in stages.items()},
+        "throughput_msgs_per_s": {"batch_of_1": round(single_rate, 1),
+                                  f"batch_of_{args.batch_size}": round(len(messages) / batched_s, 1)},
+        "batched_vs_single_ratio": round((len(messages) / batched_s) / single_rate, 2),
+    }
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        lat = result["latency_ms"]
+        print(f"warm-up {result['warm_up_s']} s; {len(messages)} messages, one at a time")
+        print(f"latency ms: p50 {lat['p50']}  p90 {lat['p90']}  p99 {lat['p99']}  mean {lat['mean']}")
+        for key, value in result["stage_ms"].items():
+            print(f"  {key:<9} p50 {value['p50']:>8}  p99 {value['p99']:>8}")
+        tp = result["throughput_msgs_per_s"]
+        print("throughput msgs/s: " + "  ".join(f"{k} {v}" for k, v in tp.items()) + f"  (ratio {result['batched_vs_single_ratio']}x)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
