@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 
 os.environ.setdefault("SUPPORT_NUM_THREADS", "1")
-os.environ.setdefault("SUPPORT_CACHE_DIR", tempfile.mkdtemp(prefix="support-tests-cache-"))
+os.environ["SUPPORT_CACHE_DIR"] = tempfile.mkdtemp(prefix="support-tests-cache-")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import pytest

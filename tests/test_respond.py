@@ -34,9 +34,8 @@ class FakeClassifier:
         return {"predictions": preds}
 
 
-@pytest.fixture()
-def assistant(tmp_path, monkeypatch):
-    monkeypatch.setenv("SUPPORT_CACHE_DIR", str(tmp_path / "cache"))
+@pytest.fixture(scope="module")
+def assistant():
     config = load_respond_config(None, {"nlu": {"model": "unused"}})
     a = SupportAssistant(config)
     from pipeline.retrieval import Retriever
@@ -104,8 +103,7 @@ def tiny_intent_model(tmp_path_factory) -> Path:
     return folder
 
 
-def test_cli_json_trace_and_stdin_batch(tmp_path, monkeypatch, capsys, tiny_intent_model):
-    monkeypatch.setenv("SUPPORT_CACHE_DIR", str(tmp_path / "cache"))
+def test_cli_json_trace_and_stdin_batch(monkeypatch, capsys, tiny_intent_model):
     assert respond.main(["--intent-model", str(tiny_intent_model), "--json", "I want a refund for order 12345"]) == 0
     trace = json.loads(capsys.readouterr().out)
     assert set(trace) >= {"text", "intent", "snippets", "generator", "checks", "fallback", "timings_ms", "message"}
@@ -118,8 +116,7 @@ def test_cli_json_trace_and_stdin_batch(tmp_path, monkeypatch, capsys, tiny_inte
     assert [json.loads(line)["message"] for line in lines] == ["cancel my order", "reset my password please"]
 
 
-def test_cli_bad_input(tmp_path, monkeypatch, capsys, tiny_intent_model):
-    monkeypatch.setenv("SUPPORT_CACHE_DIR", str(tmp_path / "cache"))
+def test_cli_bad_input(tmp_path, capsys, tiny_intent_model):
     assert respond.main(["--intent-model", str(tiny_intent_model), "   "]) == 2
     assert capsys.readouterr().err.startswith("error: The message is empty")
     assert respond.main(["--intent-model", str(tiny_intent_model), "--generator", "gpt5", "hi"]) == 2

@@ -38,6 +38,7 @@ from pipeline.errors import ConfigError, DataError, ModelLoadError, check_param,
 from pipeline.hub import load_pretrained, resolve_model
 from pipeline.prompts import DEFAULT_PROMPT_TEMPLATE, check_template, fit_prompt
 from pipeline.utils import progress_enabled, set_seed, set_torch_threads, setup_logging
+from training.cli import add_training_arguments, check_output_dir
 from training.checkpoint import load_checkpoint, save_checkpoint
 from training.generator_data import SNIPPET_SOURCES, GenerationExample, load_generation_splits
 
@@ -291,12 +292,8 @@ class GeneratorTrainer:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m training.finetune_generator",
                                      description="Fine-tune a Hugging Face seq2seq checkpoint as the reply generator.")
-    parser.add_argument("--config", help="YAML file with GeneratorTrainingConfig keys; flags override it.")
     GeneratorTrainingConfig.add_arguments(parser)
-    parser.add_argument("--resume", action="store_true", help="Continue from <output-dir>.checkpoint after an interruption.")
-    parser.add_argument("--overwrite", action="store_true", help="Replace an existing model folder at --output-dir.")
-    parser.add_argument("--no-progress", dest="progress", action="store_false", default=None, help="Hide the progress bar.")
-    parser.add_argument("-q", "--quiet", action="store_true", help="Only warnings and errors on stderr.")
+    add_training_arguments(parser, "GeneratorTrainingConfig")
     return parser
 
 
@@ -305,9 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(quiet=args.quiet)
     config = GeneratorTrainingConfig.resolve(args.config, args)
-    out = Path(config.output_dir)
-    if out.exists() and not (args.overwrite or args.resume):
-        raise ConfigError(f"The output folder {str(out)!r} already exists. Pass --overwrite to replace it, or choose another --output-dir.")
+    out = check_output_dir(config.output_dir, args)
     metrics = GeneratorTrainer(config, progress=args.progress, resume=args.resume).train()
     rouge = metrics.get("validation_rougeL_f")
     print(f"validation loss {metrics['validation_loss']:.4f}" + (f", ROUGE-L F1 {rouge:.4f}" if rouge is not None else "")

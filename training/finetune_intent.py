@@ -36,6 +36,7 @@ from pipeline.hub import load_pretrained, resolve_model
 from pipeline.intent_model import build_intent_model
 from pipeline.nlu import CALIBRATION_FILE, batched_logits, embed_texts, softmax
 from pipeline.utils import progress_enabled, set_seed, set_torch_threads, setup_logging
+from training.cli import add_training_arguments, check_output_dir
 from training.checkpoint import load_checkpoint, save_checkpoint
 from training.data import IntentData, load_intent_data
 
@@ -346,14 +347,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Fine-tune a Hugging Face encoder (default: packaged all-MiniLM-L6-v2) as an intent classifier.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--config", help="YAML file with IntentTrainingConfig keys; flags override it.")
     IntentTrainingConfig.add_arguments(parser)
-    parser.add_argument("--resume", action="store_true", help="Continue from <output-dir>.checkpoint after an interruption.")
-    parser.add_argument("--overwrite", action="store_true", help="Replace an existing model folder at --output-dir.")
-    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                        help="Show the progress bar (default: only when stderr is a terminal).")
+    add_training_arguments(parser, "IntentTrainingConfig")
     parser.add_argument("--json", action="store_true", help="Print the final metrics as JSON.")
-    parser.add_argument("-q", "--quiet", action="store_true", help="Only warnings and errors on stderr.")
     return parser
 
 
@@ -362,9 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(quiet=args.quiet)
     config = IntentTrainingConfig.resolve(args.config, args)
-    out = Path(config.output_dir)
-    if out.exists() and not (args.overwrite or args.resume):
-        raise ConfigError(f"The output folder {str(out)!r} already exists. Pass --overwrite to replace it, or choose another --output-dir.")
+    out = check_output_dir(config.output_dir, args)
     metrics = IntentTrainer(config, progress=args.progress, resume=args.resume).train()
     if args.json:
         import json
