@@ -2,6 +2,7 @@
 
     python -m evaluation.retrieval --output-dir runs/retrieval/demo
     python -m evaluation.retrieval --intent-model artifacts/intent --json
+    python -m evaluation.retrieval --num-threads 1 --summary-weight 0   # any retriever setting as a flag
 
 Rows: intent-only lookup (the demo's dictionary: the first snippet of each
 intent in KB order), TF-IDF cosine, BM25, dense only (plain full-text cosine,
@@ -150,13 +151,16 @@ def format_table(rows: list[dict[str, Any]], markdown: bool) -> str:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", default=str(DEFAULT_CONFIG), help="Retriever YAML config (default: %(default)s).")
-    p.add_argument("--kb", default=None, help="Knowledge-base folder (default: the config's kb_path or the packaged one).")
+    p.add_argument("--kb", dest="kb_path", default=None,
+                   help="Knowledge-base folder (default: the config's kb_path or the packaged one).")
     p.add_argument("--retrieval-set", default=None, help="Labelled retrieval set YAML (default: the packaged one).")
     p.add_argument("--intent-model", default=None, help="Intent classifier folder: adds rows with predicted intents.")
     p.add_argument("--output-dir", default=None, help="Where to write results (default: runs/retrieval/<timestamp>).")
     p.add_argument("--hybrid-weight", type=float, default=None,
                    help="BM25 weight of the hybrid row (default: the config's lexical_weight, or 0.1 if that is 0).")
     p.add_argument("--json", action="store_true", help="Print metrics.json to stdout instead of the table.")
+    RetrieverConfig.add_arguments(p.add_argument_group("retriever settings (override the config file)"),
+                                  skip=("kb_path",))
     p.add_argument("-v", "--verbose", action="count", default=0)
     p.add_argument("-q", "--quiet", action="store_true")
     return p.parse_args(argv)
@@ -168,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(args.verbose, args.quiet)
     from knowledge_base.loader import load_knowledge_base, load_retrieval_set
 
-    config = RetrieverConfig.resolve(args.config, {"kb_path": args.kb})
+    config = RetrieverConfig.resolve(args.config, args)
     kb = load_knowledge_base(config.kb_path)
     examples = load_retrieval_set(args.retrieval_set, kb=kb)
     messages = [ex.message for ex in examples]
@@ -177,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     hybrid_weight = args.hybrid_weight if args.hybrid_weight is not None else (config.lexical_weight or 0.1)
 
     start = time.perf_counter()
-    encoder = SentenceEncoder(config.encoder, batch_size=config.batch_size)
+    encoder = SentenceEncoder(config.encoder, batch_size=config.batch_size, num_threads=config.num_threads)
     encoder.warm_up()
     timing: dict[str, Any] = {"encoder_load_s": round(time.perf_counter() - start, 3)}
     with tempfile.TemporaryDirectory(prefix="retrieval-cache-") as cache_dir:

@@ -43,7 +43,8 @@ class EncoderConfig(StageConfig):
     batch_size: int = field(default=64, metadata={"help": "Texts per forward pass."})
     max_length: int = field(default=128, metadata={"help": "Tokens kept per text (longer texts are truncated)."})
     normalize: bool = field(default=True, metadata={"help": "L2-normalise the vectors (cosine = dot product)."})
-    num_threads: int | None = field(default=None, metadata={"help": "torch CPU threads (None: leave torch's setting)."})
+    num_threads: int | None = field(default=None,
+        metadata={"help": "torch CPU threads (None: $SUPPORT_NUM_THREADS, else all cores)."})
 
     def validate(self) -> None:
         check_param("EncoderConfig", "batch_size", self.batch_size, self.batch_size >= 1, "an int >= 1")
@@ -98,11 +99,11 @@ class SentenceEncoder:
         if self._model is not None:
             return
         ref = self.ref  # a bad name or folder fails here, before the slow imports
-        import torch
         from transformers import AutoModel, AutoTokenizer
 
-        if self.config.num_threads:
-            torch.set_num_threads(self.config.num_threads)
+        from pipeline.utils import set_torch_threads
+
+        set_torch_threads(self.config.num_threads)  # None: $SUPPORT_NUM_THREADS, else all cores (as the other stages)
         start = time.perf_counter()
         self._tokenizer = load_pretrained(AutoTokenizer.from_pretrained, ref, "sentence encoder tokenizer")
         model = load_pretrained(AutoModel.from_pretrained, ref, "sentence encoder")

@@ -12,7 +12,7 @@ from pipeline.errors import ConfigError, DataError, ModelLoadError
 from pipeline.nlu import IntentClassifier
 from tests.tiny_models import make_tiny_distilbert
 from training import finetune_intent
-from training.finetune_intent import IntentTrainer, IntentTrainingConfig, choose_threshold, main
+from training.finetune_intent import IntentTrainer, IntentTrainingConfig, choose_threshold, main, simulated_oos_confidence
 
 TOY = {
     "get_refund": ["i want my money back", "refund my order please", "how do i get a refund", "give me a refund now",
@@ -124,11 +124,16 @@ def test_resume_with_other_settings_is_refused(tmp_path, tiny_base, monkeypatch)
         IntentTrainer(_config(tmp_path, tiny_base, epochs=1, lr=5e-4), progress=False, resume=True).train()
 
 
-def test_choose_threshold_keeps_coverage_of_correct():
-    conf = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.2])
-    correct = np.array([True, True, True, True, True, False])
-    assert choose_threshold(conf, correct, 0.75) == pytest.approx(0.6)
-    assert choose_threshold(conf, correct, 1.0) is None
+def test_threshold_from_simulated_out_of_scope_messages():
+    probs = np.array([[0.90, 0.08, 0.02], [0.60, 0.30, 0.10], [0.10, 0.70, 0.20], [0.50, 0.25, 0.25]])
+    gold = np.array([0, 0, 1, 2])
+    # gold removed and renormalised: [.8, .2] -> .8 ; [.75, .25] -> .75 ; [1/3, 2/3] -> 2/3 ; [2/3, 1/3] -> 2/3
+    np.testing.assert_allclose(simulated_oos_confidence(probs, gold), [0.8, 0.75, 2 / 3, 2 / 3])
+    chosen = choose_threshold(probs, gold, 0.5)
+    assert chosen["threshold"] == pytest.approx((0.75 + 2 / 3) / 2)
+    assert chosen["simulated_oos_rejected"] == 0.5
+    assert chosen["in_scope_kept"] == pytest.approx(1 / 3)  # correct: rows 0 (0.9) 1 (0.6) 2 (0.7); only 0.9 >= 0.708
+    assert choose_threshold(probs, gold, 0.0)["threshold"] is None
 
 
 def test_config_errors():

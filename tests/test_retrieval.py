@@ -388,12 +388,12 @@ def test_evaluation_cli_writes_table_metrics_and_per_example_ranks(
     monkeypatch.setattr("pipeline.nlu.IntentClassifier", FakeClassifier)
     out = tmp_path / "run"
     code = cli.main(["--config", str(tmp_path / "cfg.yaml"), "--retrieval-set", str(tmp_path / "set.yaml"),
-                     "--output-dir", str(out), "--intent-model", "fake", "-q"])
+                     "--output-dir", str(out), "--intent-model", "fake", "--json", "-q"])
     assert code == 0
-    printed = capsys.readouterr().out
-    assert "intent filter + dense" in printed and "cache hit: True" in printed
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics == json.loads((out / "metrics.json").read_text())
     assert sorted(p.name for p in out.iterdir()) == ["config.yaml", "metrics.json", "per_example.jsonl", "table.md"]
-    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["index_build"]["warm_cache_hit"] is True and metrics["index_build"]["texts_encoded"] == 8
     rows = {(m["method"], m["intents"]): m for m in metrics["methods"]}
     assert rows[("intent-only lookup", "gold")]["hit@1"] == 1.0  # one snippet per intent: the lookup is exact
     assert rows[("intent filter + dense", "gold")]["hit@1"] == 1.0

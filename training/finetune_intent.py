@@ -68,7 +68,7 @@ class IntentTrainingConfig(StageConfig):
     max_grad_norm: float = field(default=1.0, metadata={"help": "Gradient clipping norm."})
     patience: int = field(default=2, metadata={"help": "Early stopping: epochs without validation macro-F1 improvement."})
     checkpoint_every: int = field(default=200, metadata={"help": "Save a resumable checkpoint every N optimizer steps (and at each epoch end)."})
-    oos_coverage: float = field(default=0.98, metadata={"help": "Out-of-scope threshold: the confidence that keeps this fraction of correct validation predictions in scope."})
+    oos_rejection: float = field(default=0.9, metadata={"help": "Out-of-scope threshold: the confidence that rejects this fraction of simulated out-of-scope validation messages (each scored as if its intent did not exist)."})
     seed: int = field(default=42, metadata={"help": "Seed for data splits, batch order and initialisation."})
     num_threads: int | None = field(default=None, metadata={"help": "Torch CPU threads (default: all cores)."})
 
@@ -84,7 +84,7 @@ class IntentTrainingConfig(StageConfig):
         check_param(owner, "max_length", self.max_length, self.max_length >= 8, "an int >= 8")
         check_param(owner, "lr", self.lr, 0 < self.lr < 1, "a float in (0, 1)")
         check_param(owner, "patience", self.patience, self.patience >= 1, "an int >= 1")
-        check_param(owner, "oos_coverage", self.oos_coverage, 0 < self.oos_coverage <= 1, "a float in (0, 1]")
+        check_param(owner, "oos_rejection", self.oos_rejection, 0 <= self.oos_rejection < 1, "a float in [0, 1)")
         check_param(owner, "warmup_ratio", self.warmup_ratio, 0 <= self.warmup_ratio < 1, "a float in [0, 1)")
         check_param(owner, "label_smoothing", self.label_smoothing, 0 <= self.label_smoothing < 1, "a float in [0, 1)")
         if self.max_per_label is not None:
@@ -109,18 +109,34 @@ def _scores(logits: np.ndarray, gold: np.ndarray, temperature: float = 1.0) -> d
     }
 
 
-def choose_threshold(confidence: np.ndarray, correct: np.ndarray, coverage: float) -> float | None:
-    """Confidence under which a prediction is treated as out of scope.
+def simulated_oos_confidence(probs: np.ndarray, gold: np.ndarray) -> np.ndarray:
+    """Confidence each message would get if its own intent did not exist.
 
-    With no out-of-scope examples to fit on, take the ``1 - coverage`` quantile
-    of the calibrated confidence of *correct* validation predictions: by
-    construction ``coverage`` of them stay in scope, and anything the model is
-    less sure about than that goes to the clarification path.
+    Out-of-scope messages look like in-scope ones whose intent is missing from
+    the label set: drop the gold class, renormalise, take the maximum. Rows
+    whose gold label is unknown (-1) are used as they are.
     """
-    conf = confidence[correct]
-    if len(conf) == 0 or coverage >= 1.0:
-        return None
-    return float(np.quantile(conf, 1.0 - coverage))
+    q = probs.copy()
+    rows = np.flatnonzero(gold >= 0)
+    q[rows, gold[rows]] = 0.0
+    q /= np.clip(q.sum(axis=1, keepdims=True), 1e-12, None)
+    return q.max(axis=1)
+
+
+def choose_threshold(probs: np.ndarray, gold: np.ndarray, rejection: float) -> dict[str, float | None]:
+    """Out-of-scope threshold chosen on validation data, without out-of-scope examples.
+
+    The threshold is the ``rejection`` quantile of :func:`simulated_oos_confidence`:
+    that fraction of simulated out-of-scope messages falls under it. Also
+    returns the fraction of correct in-scope validation predictions it keeps.
+    """
+    if rejection <= 0:
+        return {"threshold": None, "simulated_oos_rejected": 0.0, "in_scope_kept": 1.0}
+    oos = simulated_oos_confidence(probs, gold)
+    threshold = float(np.quantile(oos, rejection))
+    correct = probs.argmax(axis=1) == gold
+    kept = float((probs.max(axis=1)[correct] >= threshold).mean()) if correct.any() else 0.0
+    return {"threshold": threshold, "simulated_oos_rejected": float((oos < threshold).mean()), "in_scope_kept": kept}
 
 
 class IntentTrainer:
@@ -176,6 +192,7 @@ class IntentTrainer:
         from transformers import get_linear_schedule_with_warmup
 
         cfg = self.config
+        job_started = time.perf_counter()
         set_seed(cfg.seed)
         set_torch_threads(cfg.num_threads)
         data = load_intent_data(
@@ -275,6 +292,7 @@ class IntentTrainer:
         metrics.update(state.get("probe", {}))
         metrics.update(train_seconds=round(train_seconds, 1), best_epoch=state["best_epoch"], epochs_run=state["epoch"],
                        history=state["history"])
+        metrics["total_seconds"] = round(time.perf_counter() - job_started, 1)  # data, probe, training, calibration, test
         self._write(model, tokenizer, data, metrics, ref.name)
         shutil.rmtree(self.checkpoint_dir, ignore_errors=True)
         return metrics
@@ -288,12 +306,15 @@ class IntentTrainer:
         known = val_gold >= 0
         temperature = float(fit_temperature(val_logits[known], val_gold[known]))
         probs = softmax(val_logits, temperature)
-        threshold = choose_threshold(probs.max(-1), probs.argmax(-1) == val_gold, cfg.oos_coverage)
+        chosen = choose_threshold(probs, val_gold, cfg.oos_rejection)
+        threshold = chosen["threshold"]
         self.calibration = {
             "temperature": temperature,
             "threshold": threshold,
-            "threshold_method": f"{1 - cfg.oos_coverage:.3g} quantile of the calibrated confidence of correct validation predictions "
-                                f"(keeps {cfg.oos_coverage:.0%} of them in scope)",
+            "threshold_method": f"{cfg.oos_rejection:.3g} quantile of the confidence of simulated out-of-scope validation messages "
+                                "(each message scored with its own intent removed)",
+            "validation_in_scope_kept": chosen["in_scope_kept"],
+            "validation_simulated_oos_rejected": chosen["simulated_oos_rejected"],
             "validation_ece_before": _scores(val_logits, val_gold)["ece"],
             "validation_ece_after": _scores(val_logits, val_gold, temperature)["ece"],
         }
@@ -322,7 +343,8 @@ class IntentTrainer:
             write_json(tmp / "metrics.json", metrics)
             write_json(tmp / "labels.json", data.labels)
             flat = {f"{split}_{k}": v for split in ("validation", "test") for k, v in metrics.get(split, {}).items()}
-            flat.update({k: metrics[k] for k in ("temperature", "threshold", "train_seconds", "best_epoch") if metrics.get(k) is not None})
+            flat.update({k: metrics[k] for k in ("temperature", "threshold", "probe_validation_accuracy", "train_seconds",
+                                                 "total_seconds", "best_epoch") if metrics.get(k) is not None})
             write_model_card(
                 tmp,
                 title=f"Intent classifier: {base_name} fine-tuned on {data.name}",
@@ -370,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
                 m = metrics[split]
                 print(f"{split}: accuracy {m['accuracy']:.4f}  macro-F1 {m['macro_f1']:.4f}  ECE {m['ece']:.4f}  (n={m['n']})")
         print(f"temperature {metrics['temperature']:.3f}  threshold {metrics['threshold']}  "
-              f"train time {metrics['train_seconds']:.0f} s  -> {out}")
+              f"time {metrics['total_seconds']:.0f} s (fine-tuning {metrics['train_seconds']:.0f} s)  -> {out}")
     return 0
 
 

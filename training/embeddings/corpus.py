@@ -26,7 +26,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Iterator, Sequence, Union
 
 import numpy as np
 
@@ -38,7 +38,7 @@ MAX_SENTENCE_LENGTH = 10_000
 BLOCK_BYTES = 8 << 20
 _WHITESPACE = (b" ", b"\n", b"\t", b"\r", b"\x0b", b"\x0c")
 
-Corpus = "str | os.PathLike[str] | Iterable[Sequence[str]]"
+Corpus = Union[str, os.PathLike, Iterable[Sequence[str]]]
 
 
 @dataclass

@@ -13,12 +13,15 @@ The kernel takes raw data pointers (the caller keeps contiguous tensors of
 the right dtype alive), so it needs only pybind11 and compiles in seconds.
 ``load_kernel()`` returns ``None`` when no compiler is usable (or when
 ``SUPPORT_NO_KERNEL=1``); ``Word2Vec`` then falls back to the torch path.
+The build uses ``-march=native``, so its cache key includes the CPU's feature
+flags (a shared home folder on another CPU gets its own build).
 """
 from __future__ import annotations
 
 import hashlib
 import logging
 import os
+import platform
 import shutil
 import threading
 from pathlib import Path
@@ -199,8 +202,18 @@ _lock = threading.Lock()
 _cache: dict[str, Any] = {}
 
 
+def _cpu_fingerprint() -> str:
+    """The CPU's feature flags: a build with -march=native must not be reused on another CPU."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            return next((line for line in fh if line.startswith(("flags", "Features"))), "")
+    except OSError:
+        return platform.processor() or platform.machine()
+
+
 def _name() -> str:
-    digest = hashlib.sha1((_SOURCE + " ".join(_CFLAGS)).encode()).hexdigest()[:12]
+    key = "\n".join([_SOURCE, " ".join(_CFLAGS), platform.machine(), _cpu_fingerprint()])
+    digest = hashlib.sha1(key.encode()).hexdigest()[:12]
     return f"support_w2v_kernel_{digest}"
 
 

@@ -72,7 +72,22 @@ def job_bounds(sentence_ends: np.ndarray, batch_words: int) -> np.ndarray:
 
 
 class Word2Vec(WordVectors):
-    """word2vec estimator (see the module docstring)."""
+    """word2vec estimator (see the module docstring).
+
+    Settings (keyword-only, stored unchanged, checked in ``fit``): ``vector_size``;
+    ``window`` (largest; each centre word draws its own from 1..window);
+    ``arch`` skipgram|cbow (cbow: mean of the context vectors); ``loss`` ns|hs;
+    ``negative`` samples per pair and ``ns_exponent`` of the unigram
+    distribution; ``sample`` threshold t and ``sample_rule`` (``paper``: keep
+    ``sqrt(t/f)``; ``word2vec``: keep ``sqrt(t/f) + t/f`` like gensim);
+    ``min_count``; ``max_vocab_size`` (keep the most frequent words after
+    min_count); ``epochs``; ``alpha`` (None: 0.025 skipgram, 0.05 cbow) decaying
+    linearly to ``min_alpha``; ``batch_words`` (tokens per job); ``workers``
+    threads; ``seed``; ``backend`` auto|compiled|torch; ``progress`` (None: on a TTY).
+
+    Learned: ``vectors_``, ``vocab_``, ``counts_``, ``index_`` and ``training_``
+    (corpus, token counts, backend, seconds, words/s, mean loss per epoch).
+    """
 
     def __init__(self, *, vector_size: int = 100, window: int = 5, arch: str = "skipgram", loss: str = "ns",
                  negative: int = 5, ns_exponent: float = 0.75, sample: float = 1e-4, sample_rule: str = "paper",
@@ -190,6 +205,8 @@ class Word2Vec(WordVectors):
         window = {"loss": 0.0, "terms": 0.0, "shown": time.perf_counter()}
 
         def work() -> None:
+            if kernel is None:  # per thread: OpenMP's thread count is a per-thread setting
+                torch.set_num_threads(1)
             while not errors:
                 with lock:
                     k = next(cursor, None)
@@ -214,21 +231,17 @@ class Word2Vec(WordVectors):
                         bar.set_postfix(loss=f"{window['loss'] / window['terms']:.4f}", epoch=epoch + 1, refresh=False)
                         window.update(loss=0.0, terms=0.0, shown=now)
 
+        # The torch fallback runs one thread: its mini-batch ops are too small for intra-op threads (they only
+        # add barriers, 12x slower on a busy machine) and a second Python thread loses more to the GIL than it gains.
+        torch_threads = torch.get_num_threads()
         try:
-            if kernel is None:
-                torch_threads = torch.get_num_threads()
-                torch.set_num_threads(self.workers)
-                try:
-                    work()
-                finally:
-                    torch.set_num_threads(torch_threads)
-            else:
-                threads = [threading.Thread(target=work, daemon=True) for _ in range(self.workers)]
-                for t in threads:
-                    t.start()
-                for t in threads:
-                    t.join()
+            threads = [threading.Thread(target=work, daemon=True) for _ in range(self.workers if kernel else 1)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
         finally:
+            torch.set_num_threads(torch_threads)
             bar.close()
         if errors:
             raise errors[0]
