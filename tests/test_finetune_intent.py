@@ -169,3 +169,20 @@ def test_classifier_missing_or_corrupt_folder(tmp_path):
 def test_data_errors_are_data_errors(tmp_path):
     with pytest.raises(DataError):
         IntentTrainer(_config(tmp_path, tmp_path, data=str(tmp_path / "absent.csv")), progress=False).train()
+
+
+def test_packaged_minilm_on_a_few_hundred_bitext_rows(tmp_path, shared_data):
+    """The offline default end to end: 10 messages per intent (270 rows), one epoch, save, load, predict."""
+    import pandas as pd
+
+    rows = pd.read_csv(shared_data / "bitext" / "bitext_customer_support_4.5k.csv")
+    rows = rows.groupby("intent").sample(10, random_state=0)
+    rows[["instruction", "intent"]].to_csv(tmp_path / "bitext270.csv", index=False)
+    cfg = IntentTrainingConfig(data=str(tmp_path / "bitext270.csv"), base_model="default", output_dir=str(tmp_path / "m"),
+                               epochs=1, batch_size=16, max_length=32, seed=0)
+    metrics = IntentTrainer(cfg, progress=False).train()
+    assert metrics["test"]["n"] == 27 and metrics["validation"]["n"] == 27
+    assert metrics["probe_validation_accuracy"] >= 0.5 and metrics["test"]["accuracy"] >= 0.5  # chance is 1/27
+    clf = IntentClassifier(cfg.output_dir)
+    pred = clf.run(["I want to cancel my order 12345"])["predictions"][0]
+    assert len(clf.labels) == 27 and pred.label == "cancel_order"
