@@ -20,6 +20,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
+
+from pipeline.nlu import softmax  # noqa: F401  (one softmax for runtime and evaluation; re-exported)
 from pipeline.types import IntentPrediction
 
 logger = logging.getLogger(__name__)
@@ -156,16 +158,6 @@ def expected_calibration_error(confidences: Any, correct: Any, n_bins: int = 15)
     bins = reliability_bins(confidences, correct, n_bins)
     total = sum(b["count"] for b in bins)
     return float(sum(b["count"] / total * abs(b["accuracy"] - b["confidence"]) for b in bins if b["count"]))
-
-
-def softmax(logits: Any, temperature: float = 1.0) -> np.ndarray:
-    """Row-wise softmax of ``logits / temperature`` (numerically stable)."""
-    if not temperature > 0:
-        raise ValueError(f"The 'temperature' parameter must be a float > 0. Got {temperature!r}.")
-    z = np.asarray(logits, dtype=np.float64) / float(temperature)
-    z = z - z.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
 
 
 def _nll_grad(logits: np.ndarray, labels: np.ndarray, beta: float) -> float:

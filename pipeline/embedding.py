@@ -53,6 +53,12 @@ class EncoderConfig(StageConfig):
                     self.num_threads is None or self.num_threads >= 1, "None or an int >= 1")
 
 
+def mean_pool(hidden: Any, attention_mask: Any) -> Any:
+    """Mean of the token vectors under the attention mask (sentence-transformers pooling)."""
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+
+
 class SentenceEncoder:
     """Texts -> (n, dim) float32 embeddings; the model is loaded in :meth:`warm_up` (or on first use)."""
 
@@ -128,9 +134,7 @@ class SentenceEncoder:
                 idx = order[start:start + bs]
                 batch = self._tokenizer([texts[i] for i in idx], padding=True, truncation=True,
                                         max_length=self.config.max_length, return_tensors="pt")
-                hidden = self._model(**batch).last_hidden_state
-                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+                pooled = mean_pool(self._model(**batch).last_hidden_state, batch["attention_mask"])
                 if self.config.normalize:
                     pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
                 out[idx] = pooled.float().numpy()

@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from pipeline.embedding import mean_pool
 from pipeline.errors import ModelLoadError, check_param
 
 HEAD_CONFIG = "intent_head.json"
@@ -45,11 +46,7 @@ class IntentModel(torch.nn.Module):
     def embed(self, input_ids: Any, attention_mask: Any) -> Any:
         """Pooled (and, by default, L2-normalised) sentence embedding."""
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        if self.pooling == "cls":
-            pooled = hidden[:, 0]
-        else:
-            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        pooled = hidden[:, 0] if self.pooling == "cls" else mean_pool(hidden, attention_mask)
         return torch.nn.functional.normalize(pooled, dim=-1) if self.normalize else pooled
 
     def forward(self, input_ids: Any, attention_mask: Any) -> Any:

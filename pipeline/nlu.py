@@ -28,9 +28,11 @@ logger = logging.getLogger(__name__)
 CALIBRATION_FILE = "calibration.json"
 
 
-def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+def softmax(logits: Any, temperature: float = 1.0) -> np.ndarray:
     """Row-wise softmax of ``logits / temperature`` (numerically stable)."""
-    z = logits / temperature
+    if not temperature > 0:
+        raise ValueError(f"The 'temperature' parameter must be a float > 0. Got {temperature!r}.")
+    z = np.asarray(logits, dtype=np.float64) / float(temperature)
     z = z - z.max(axis=-1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=-1, keepdims=True)
