@@ -120,14 +120,10 @@ class Seq2SeqGenerator:
         self.tokenizer: Any = None
         self.device = "cpu"
 
-    def _load_error(self, exc: Exception) -> ModelLoadError:
-        name = self.config.model
-        reason = str(exc).split(" Supply it as")[0].rstrip(".")
-        return ModelLoadError(
-            f"{reason}. Supply the seq2seq generator as a local folder (model: PATH, e.g. one written by "
-            f"python -m training.finetune_generator), pre-download {name!r} into the Hugging Face cache on a machine "
-            "with internet, or set 'generator: grounded' to reply without a model."
-        )
+    def _hint(self) -> str:
+        return (f"Supply the seq2seq generator as a local folder (model: PATH, e.g. one written by "
+                f"python -m training.finetune_generator), pre-download {self.config.model!r} into the Hugging Face cache on "
+                "a machine with internet, or set 'generator: grounded' to reply without a model.")
 
     def warm_up(self) -> None:
         if self.model is not None:
@@ -139,10 +135,10 @@ class Seq2SeqGenerator:
 
         try:
             ref = resolve_model(self.config.model, what="seq2seq generator")
-            tokenizer = load_pretrained(AutoTokenizer.from_pretrained, ref, what="seq2seq generator tokenizer")
-            model = load_pretrained(AutoModelForSeq2SeqLM.from_pretrained, ref, what="seq2seq generator")
         except ModelLoadError as exc:
-            raise self._load_error(exc) from None
+            raise ModelLoadError(f"{str(exc).rstrip('.')}. {self._hint()}") from None
+        tokenizer = load_pretrained(AutoTokenizer.from_pretrained, ref, what="seq2seq generator tokenizer", hint=self._hint())
+        model = load_pretrained(AutoModelForSeq2SeqLM.from_pretrained, ref, what="seq2seq generator", hint=self._hint())
         if self.config.device == "auto":
             self.device = "cuda" if torch.cuda.is_available() else "cpu"
         else:
