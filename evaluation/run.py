@@ -1,0 +1,255 @@
+"""Batch evaluation run: the whole pipeline (or only NLU) over a test set, every stage scored.
+
+    python -m evaluation.run --config configs/eval/bitext.yaml --limit 3000
+    python -m evaluation.run --config configs/eval/banking77.yaml --output-dir runs/
+    python -m evaluation.run --config configs/eval/bitext.yaml --run-dir runs/20260101-120000-bitext --resume
+    python -m evaluation.run --compare configs/eval/bitext.yaml configs/eval/bitext-bootstrap.yaml --limit 500
+
+Writes a run folder ``<output-dir>/<YYYYmmdd-HHMMSS>-<config name>`` (or ``--run-dir``) holding
+``predictions.jsonl`` (one line per example, streamed), ``metrics.json``, ``report.md`` with its
+PNG plots, and ``resolved_config.yaml``. An existing folder is refused unless ``--resume``
+(continue after the last complete line; the config must be the same) or ``--overwrite``.
+``--compare A.yaml B.yaml ...`` runs each config on the test set of the first one and writes
+``compare.md`` / ``compare.json`` side by side. Flags override the YAML keys of :class:`EvalRunConfig`.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from evaluation.run_data import REFERENCE_SOURCES, load_examples
+from evaluation.run_loop import NLURunner, PipelineRunner, Runner, complete_lines, stream_predictions
+from pipeline.artifacts import library_versions, write_json
+from pipeline.config import StageConfig, read_yaml
+from pipeline.errors import ConfigError, check_param, cli_main
+
+logger = logging.getLogger(__name__)
+
+SECTION_KEYS = ("nlu", "retrieval", "nlg")
+DATA_KEYS = ("data", "split", "references", "limit", "seed")
+
+
+@dataclass
+class EvalRunConfig(StageConfig):
+    """Settings of one evaluation run."""
+
+    name: str = field(default="", metadata={"help": "Run name used in the folder name (default: the config file's stem)."})
+    data: str = field(default="bitext", metadata={"help": "Preset, data file/folder, 'retrieval-set' or a JSONL of examples."})
+    split: str = field(default="test", metadata={"help": "Split of a preset or data file: test, validation or train."})
+    references: str = field(default="none", metadata={"help": "Reference replies for ROUGE-L: none | bitext-4.5k."})
+    respond: str | None = field(default=None, metadata={"help": "Pipeline config YAML (configs/respond/...); None: defaults."})
+    nlu: dict = field(default_factory=dict, metadata={"help": "Inline NLU settings over the respond config (e.g. model)."})
+    retrieval: dict = field(default_factory=dict, metadata={"help": "Inline retrieval settings over the respond config."})
+    nlg: dict = field(default_factory=dict, metadata={"help": "Inline NLG settings over the respond config."})
+    nlu_only: bool = field(default=False, metadata={"help": "Run only the intent classifier (intents not in the knowledge base)."})
+    batch_size: int = field(default=128, metadata={"help": "Messages per pipeline call (and per predictions.jsonl flush)."})
+    seed: int = field(default=42, metadata={"help": "Seed of the --limit subset and of random, numpy and torch."})
+    limit: int | None = field(default=None, metadata={"help": "Evaluate a seeded random subset of N messages."})
+    n_bins: int = field(default=15, metadata={"help": "Confidence bins for ECE and the reliability diagram."})
+    progress: bool | None = field(default=None, metadata={"help": "Show a progress bar (default: when stderr is a terminal)."})
+
+    def validate(self) -> None:
+        name = "EvalRunConfig"
+        check_param(name, "data", self.data, bool(self.data), "a preset, a file or 'retrieval-set'")
+        check_param(name, "split", self.split, self.split in ("test", "validation", "train"), "one of test, validation, train")
+        check_param(name, "references", self.references, self.references in REFERENCE_SOURCES,
+                    f"one of {', '.join(REFERENCE_SOURCES)}")
+        check_param(name, "batch_size", self.batch_size, self.batch_size >= 1, "an int >= 1")
+        check_param(name, "limit", self.limit, self.limit is None or self.limit >= 1, "an int >= 1 or unset")
+        check_param(name, "n_bins", self.n_bins, 1 <= self.n_bins <= 100, "an int in [1, 100]")
+        for section in SECTION_KEYS:
+            value = getattr(self, section)
+            check_param(name, section, value, isinstance(value, dict), f"a mapping of {section} settings")
+
+    def respond_config(self) -> Any:
+        from pipeline.assistant import load_respond_config
+
+        return load_respond_config(self.respond, {s: getattr(self, s) for s in SECTION_KEYS})
+
+
+def resolve_config(path: str | None, args: argparse.Namespace | dict | None = None) -> EvalRunConfig:
+    """Defaults < YAML < flags; ``--intent-model`` sets ``nlu.model``; the name defaults to the file stem."""
+    given = dict(vars(args) if isinstance(args, argparse.Namespace) else (args or {}))
+    config = EvalRunConfig.resolve(path, given)
+    if given.get("intent_model"):
+        config.nlu = {**config.nlu, "model": given["intent_model"]}
+    if not config.name:
+        config.name = Path(path).stem if path else "eval"
+    config.respond_config()  # unknown section keys fail now, before any work
+    return config
+
+
+def prepare_run_dir(run_dir: Path, config: EvalRunConfig, *, resume: bool, overwrite: bool) -> int:
+    """Create, refuse, wipe or reopen the run folder; returns the number of examples already done."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ConfigError(f"The run path {str(run_dir)!r} is a file. Pass a folder.")
+    if run_dir.is_dir() and any(run_dir.iterdir()):
+        if resume:
+            saved = run_dir / "resolved_config.yaml"
+            old = read_yaml(saved) if saved.is_file() else {}
+            now = {k: v for k, v in config.to_dict().items() if k != "progress"}
+            diff = sorted(k for k in now if old.get(k) != now[k])
+            if diff:
+                raise ConfigError(f"Cannot resume {str(run_dir)!r}: its config differs in {', '.join(diff)}. "
+                                  "Pass the same config, or --overwrite to start again.")
+            return complete_lines(run_dir / "predictions.jsonl")
+        if not overwrite:
+            raise ConfigError(f"The run folder {str(run_dir)!r} already exists. Pass --resume to continue it, "
+                              "--overwrite to replace it, or another --run-dir.")
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "predictions.jsonl").touch()
+    return 0
+
+
+def build_runner(config: EvalRunConfig) -> tuple[Runner, str]:
+    """The runner of ``config`` and its intent model name (models load on first use)."""
+    rc = config.respond_config()
+    if config.nlu_only:
+        from pipeline.nlu import IntentClassifier
+
+        classifier = IntentClassifier(rc.nlu.model, top_k=3, batch_size=rc.nlu.batch_size, max_length=rc.nlu.max_length)
+        return NLURunner(classifier, rc.nlu.threshold), rc.nlu.model
+    from pipeline.assistant import SupportAssistant
+
+    return PipelineRunner(SupportAssistant(rc)), rc.nlu.model
+
+
+def data_hash(examples: Sequence[Any]) -> str:
+    digest = hashlib.sha1()
+    for ex in examples:
+        digest.update(f"{ex.message}\t{ex.intent}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def run_evaluation(config: EvalRunConfig, run_dir: str | Path, *, resume: bool = False, overwrite: bool = False,
+                   runner: Runner | None = None, stop_after: int | None = None) -> dict[str, Any]:
+    """Run ``config`` into ``run_dir`` and return its metrics (``runner`` replaces the configured models)."""
+    from evaluation.report import write_report
+    from evaluation.run_score import compute_metrics
+    from pipeline.utils import set_seed
+
+    run_dir = Path(run_dir)
+    start = prepare_run_dir(run_dir, config, resume=resume, overwrite=overwrite)
+    set_seed(config.seed)
+    model = config.respond_config().nlu.model
+    if runner is None:
+        runner, model = build_runner(config)
+    examples, data_meta = load_examples(config.data, split=config.split, model=model, seed=config.seed,
+                                        references=config.references, limit=config.limit)
+    config.save(run_dir / "resolved_config.yaml")
+    if start:
+        logger.info("Resuming %s after %d of %d examples.", run_dir, start, len(examples))
+    throughput = stream_predictions(runner, examples, run_dir / "predictions.jsonl", batch_size=config.batch_size,
+                                    start=min(start, len(examples)), progress=config.progress, stop_after=stop_after)
+    labels = runner.labels
+    metrics, cols = compute_metrics(run_dir / "predictions.jsonl", labels, config.n_bins)
+    metrics.update(name=config.name, complete=metrics["n"] == len(examples), model=model,
+                   stages=["nlu"] if config.nlu_only else ["nlu", "retrieval", "nlg"],
+                   data={**data_meta, "hash": data_hash(examples)}, resumed_after=start, throughput=throughput,
+                   versions=library_versions())
+    write_json(run_dir / "metrics.json", metrics)
+    write_report(run_dir, metrics, cols, labels, config.name)
+    return metrics
+
+
+def new_run_dir(output_dir: str | Path, name: str) -> Path:
+    return Path(output_dir) / f"{time.strftime('%Y%m%d-%H%M%S')}-{name}"
+
+
+def latest_run_dir(output_dir: str | Path, name: str) -> Path:
+    found = sorted(p for p in Path(output_dir).glob(f"*-{name}") if (p / "predictions.jsonl").is_file())
+    if not found:
+        raise ConfigError(f"No run folder '*-{name}' to resume in {str(output_dir)!r}. Pass --run-dir DIR.")
+    return found[-1]
+
+
+def compare(paths: Sequence[str], args: argparse.Namespace, output_dir: str | Path) -> tuple[Path, dict]:
+    """Run each config on the first one's test set; write compare.md and compare.json."""
+    from evaluation.report import compare_rows, compare_table
+
+    configs = [resolve_config(p, args) for p in paths]
+    first = configs[0]
+    for c in configs[1:]:
+        for key in DATA_KEYS:
+            if getattr(c, key) != getattr(first, key):
+                logger.warning("Config %s: %s=%r replaced by %r so that every config sees the same test set.",
+                               c.name, key, getattr(c, key), getattr(first, key))
+                setattr(c, key, getattr(first, key))
+    folder = new_run_dir(output_dir, "compare")
+    if folder.exists():
+        raise ConfigError(f"The compare folder {str(folder)!r} already exists. Wait a second and retry.")
+    runs: dict[str, dict] = {}
+    for c in configs:
+        name = c.name if c.name not in runs else f"{c.name}-{len(runs)}"
+        runs[name] = run_evaluation(c, folder / name)
+    hashes = {m["data"]["hash"] for m in runs.values()}
+    summary = {"configs": list(paths), "same_test_set": len(hashes) == 1, "runs": compare_rows(runs),
+               "run_dirs": {n: str(folder / n) for n in runs}}
+    write_json(folder / "compare.json", summary)
+    (folder / "compare.md").write_text("# Comparison\n\n" + compare_table(runs), encoding="utf-8")
+    return folder, summary
+
+
+def summary_line(metrics: dict, run_dir: Path) -> str:
+    nlu, e2e = metrics["nlu"], metrics["end_to_end"]
+    parts = [f"n={metrics['n']}", f"accuracy {nlu['accuracy']:.4f}", f"macro-F1 {nlu['macro_f1']:.4f}", f"ECE {nlu['ece']:.4f}"]
+    if "retrieval" in metrics:
+        parts.append(f"intent-consistency {metrics['retrieval']['intent_consistency'] or 0:.4f}")
+    if metrics.get("nlg", {}).get("rougeL_f") is not None:
+        parts.append(f"ROUGE-L {metrics['nlg']['rougeL_f']:.4f}")
+    parts.append(f"ok {e2e['ok_rate']:.3f}")
+    parts.append(f"{metrics['throughput']['messages_per_s']} msg/s")
+    return "  ".join(parts) + f"\nwrote {run_dir}"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m evaluation.run", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", default=None, metavar="YAML", help="YAML file with EvalRunConfig keys.")
+    parser.add_argument("--compare", nargs="+", default=None, metavar="YAML", help="Run several configs side by side.")
+    EvalRunConfig.add_arguments(parser, skip=SECTION_KEYS)
+    parser.add_argument("--intent-model", default=None, metavar="DIR", help="Intent model (sets nlu.model).")
+    parser.add_argument("--output-dir", default="runs", help="Parent folder of the run folders (default: runs).")
+    parser.add_argument("--run-dir", default=None, help="Exact run folder (default: <output-dir>/<time>-<name>).")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--resume", action="store_true", help="Continue an interrupted run (latest one of this name).")
+    mode.add_argument("--overwrite", action="store_true", help="Replace an existing run folder.")
+    parser.add_argument("--json", action="store_true", help="Print metrics.json instead of a summary.")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="More logging (-vv for debug).")
+    parser.add_argument("-q", "--quiet", action="store_true", help="Only warnings and errors on stderr.")
+    return parser
+
+
+@cli_main
+def main(argv: Sequence[str] | None = None) -> int:
+    from pipeline.utils import setup_logging
+
+    args = build_parser().parse_args(argv)
+    setup_logging(args.verbose, args.quiet)
+    if args.compare:
+        folder, summary = compare(args.compare, args, args.output_dir)
+        print(json.dumps(summary, indent=2) if args.json else (folder / "compare.md").read_text() + f"wrote {folder}")
+        return 0
+    if not args.config:
+        raise ConfigError("Pass --config YAML (e.g. configs/eval/bitext.yaml) or --compare A.yaml B.yaml.")
+    config = resolve_config(args.config, args)
+    if args.run_dir:
+        run_dir = Path(args.run_dir)
+    else:
+        run_dir = latest_run_dir(args.output_dir, config.name) if args.resume else new_run_dir(args.output_dir, config.name)
+    metrics = run_evaluation(config, run_dir, resume=args.resume, overwrite=args.overwrite)
+    print(json.dumps(metrics, indent=2, default=str) if args.json else summary_line(metrics, run_dir))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,125 @@
+"""The batch loop of :mod:`evaluation.run`: pipeline or classifier over a test set, one JSON line per example.
+
+    python -m evaluation.run --config configs/eval/bitext.yaml --limit 200
+
+A runner turns a batch of messages into ``(IntentPrediction, Reply | None)`` pairs:
+:class:`PipelineRunner` wraps :class:`pipeline.assistant.SupportAssistant` (NLU, retrieval,
+grounded reply, guardrails), :class:`NLURunner` only the intent classifier. :func:`stream_predictions`
+appends each batch's records to ``predictions.jsonl`` and flushes, so an interrupted run loses at
+most one batch and ``--resume`` continues after the last complete line.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any, Protocol, Sequence
+
+from evaluation.run_data import EvalExample
+from evaluation.run_score import make_record
+from pipeline.utils import progress_enabled
+
+logger = logging.getLogger(__name__)
+
+
+class Runner(Protocol):
+    labels: list[str]
+
+    def __call__(self, messages: list[str]) -> list[tuple[Any, Any]]: ...
+
+
+class PipelineRunner:
+    """The whole answer-time pipeline; ``assistant`` is a (warmed-up or lazy) SupportAssistant."""
+
+    def __init__(self, assistant: Any) -> None:
+        self.assistant = assistant
+
+    @property
+    def labels(self) -> list[str]:
+        self.assistant.warm_up()
+        return list(self.assistant.classifier.labels)
+
+    def __call__(self, messages: list[str]) -> list[tuple[Any, Any]]:
+        replies = self.assistant.run(messages)["replies"]
+        return [(r.intent, r) for r in replies]
+
+
+class NLURunner:
+    """Only the intent classifier; ``threshold`` (None: the model's) decides ``in_scope``."""
+
+    def __init__(self, classifier: Any, threshold: float | None = None) -> None:
+        self.classifier = classifier
+        self.threshold = threshold
+
+    @property
+    def labels(self) -> list[str]:
+        self.classifier.warm_up()
+        return list(self.classifier.labels)
+
+    def __call__(self, messages: list[str]) -> list[tuple[Any, Any]]:
+        preds = self.classifier.run(messages, top_k=3)["predictions"]
+        threshold = self.threshold if self.threshold is not None else getattr(self.classifier, "threshold", None)
+        for p in preds:
+            p.in_scope = threshold is None or p.confidence >= threshold
+        return [(p, None) for p in preds]
+
+
+def complete_lines(path: Path) -> int:
+    """Count the complete lines of ``path`` and cut off a partial last line (an interrupted write)."""
+    if not path.is_file():
+        return 0
+    data = path.read_bytes()
+    end = data.rfind(b"\n") + 1
+    if end < len(data):
+        logger.warning("Dropping a partial last line of %s (%d bytes) before resuming.", path, len(data) - end)
+        with path.open("r+b") as handle:
+            handle.truncate(end)
+    return data[:end].count(b"\n")
+
+
+def _rouge(examples: Sequence[EvalExample], pairs: Sequence[tuple[Any, Any]]) -> tuple[list, list]:
+    """Filled references and ROUGE-L F1 for the examples with a reference (None elsewhere)."""
+    refs: list[str | None] = [None] * len(examples)
+    scores: list[float | None] = [None] * len(examples)
+    todo = [i for i, (ex, (_, reply)) in enumerate(zip(examples, pairs)) if ex.reference and reply is not None]
+    if not todo:
+        return refs, scores
+    from evaluation.generation import rouge_l
+    from training.generator_data import fill_reference
+
+    for i in todo:
+        refs[i] = fill_reference(examples[i].reference, pairs[i][0].entities)
+    for i, s in zip(todo, rouge_l([pairs[i][1].text for i in todo], [refs[i] for i in todo])):
+        scores[i] = s["f"]
+    return refs, scores
+
+
+def stream_predictions(runner: Runner, examples: Sequence[EvalExample], path: Path, *, batch_size: int,
+                       start: int = 0, progress: bool | None = None, stop_after: int | None = None) -> dict[str, float]:
+    """Run ``examples[start:]`` in batches, appending one record a line to ``path``; returns throughput.
+
+    ``stop_after`` (tests) stops after that many batches, as an interruption would.
+    """
+    from tqdm import tqdm
+
+    labels = set(runner.labels)
+    done, batches, begin = 0, 0, time.perf_counter()
+    with path.open("a", encoding="utf-8") as out, tqdm(total=len(examples), initial=start, unit="msg", desc="evaluating",
+                                                        disable=not progress_enabled(progress), file=sys.stderr) as bar:
+        for first in range(start, len(examples), batch_size):
+            if stop_after is not None and batches >= stop_after:
+                break
+            batch = list(examples[first:first + batch_size])
+            pairs = runner([ex.message for ex in batch])
+            refs, scores = _rouge(batch, pairs)
+            for j, (ex, (pred, reply)) in enumerate(zip(batch, pairs)):
+                rec = make_record(first + j, ex, pred, reply, labels, rouge=scores[j], reference=refs[j])
+                out.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            out.flush()
+            done += len(batch)
+            batches += 1
+            bar.update(len(batch))
+    seconds = time.perf_counter() - begin
+    return {"messages": done, "seconds": round(seconds, 3), "messages_per_s": round(done / seconds, 2) if done else None}

@@ -1,0 +1,201 @@
+"""Per-example records of a batch evaluation run, and the metrics computed from them.
+
+    python -c "from evaluation.run_score import compute_metrics; print(compute_metrics('runs/X/predictions.jsonl', labels=[])[0])"
+
+:func:`make_record` turns one example and its pipeline output into the JSON line written to
+``predictions.jsonl`` (message, gold and predicted intent, confidence, snippets, reply, checks,
+stage at fault). :func:`compute_metrics` reads that file back line by line and keeps only small
+per-example columns (gold, prediction, confidence, a few floats), so a run over 100k messages
+never holds the full predictions in memory.
+
+Stage at fault, first that applies: a gold out-of-scope message answered, a wrong intent or a
+right one under the confidence threshold -> ``nlu``; no retrieved snippet carries the gold
+intent (or, with gold snippet ids, none of them is retrieved) -> ``retrieval``; a guardrail
+fired or the reply is a fallback -> ``nlg``; else ``ok``.
+"""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import numpy as np
+
+from evaluation.metrics import expected_calibration_error, macro_f1, per_intent_report, reliability_bins
+from evaluation.ranking import first_relevant_rank, hit_at_k, reciprocal_rank
+
+OOS_LABELS = frozenset({"oos", "out_of_scope", "out-of-scope"})
+STAGES = ("nlu", "retrieval", "nlg", "ok")
+
+
+def stage_at_fault(rec: dict[str, Any], nlu_only: bool) -> tuple[str, str]:
+    """``(stage, reason)`` for one record (see the module docstring)."""
+    if rec["gold_oos"]:
+        return ("nlu", "out_of_scope_answered") if rec["in_scope"] else ("ok", "")
+    if not rec["correct"]:
+        return "nlu", "wrong_intent"
+    if not rec["in_scope"]:
+        return "nlu", "low_confidence"
+    if nlu_only:
+        return "ok", ""
+    if not rec.get("snippet_has_gold_intent", False):
+        return "retrieval", "no_gold_snippet"
+    if rec["checks"]:
+        return "nlg", "guardrail:" + ",".join(rec["checks"])
+    if rec["fallback"]:
+        return "nlg", "fallback:" + rec["fallback"]
+    return "ok", ""
+
+
+def make_record(index: int, example: Any, prediction: Any, reply: Any, labels: set[str], rouge: float | None = None,
+                reference: str | None = None) -> dict[str, Any]:
+    """The JSON line of one example; ``reply`` is a :class:`pipeline.types.Reply` or None (NLU only)."""
+    gold_oos = example.intent in OOS_LABELS or example.intent not in labels
+    rec: dict[str, Any] = {
+        "index": index, "message": example.message, "gold": example.intent, "pred": prediction.label,
+        "confidence": round(float(prediction.confidence), 6), "in_scope": bool(prediction.in_scope),
+        "correct": prediction.label in example.intents, "gold_oos": gold_oos,
+        "known_label": example.intent in labels,
+        "ranking": [[lbl, round(p, 6)] for lbl, p in prediction.ranking[:3]],
+    }
+    if len(example.intents) > 1:
+        rec["gold_intents"] = list(example.intents)
+    if reply is not None:
+        snippets = reply.snippets
+        rec["snippets"] = [{"id": s.id, "score": None if s.score is None else round(float(s.score), 6),
+                            "intents": list(s.intents)} for s in snippets]
+        gold = set(example.intents)
+        rec["intent_consistency"] = (sum(bool(gold & set(s.intents)) for s in snippets) / len(snippets)) if snippets else None
+        rec["snippet_has_gold_intent"] = any(gold & set(s.intents) for s in snippets)
+        if example.snippet_ids:
+            rec["gold_snippet_ids"] = list(example.snippet_ids)
+            rec["gold_snippet_rank"] = first_relevant_rank([s.id for s in snippets], example.snippet_ids)
+            rec["snippet_has_gold_intent"] = rec["gold_snippet_rank"] is not None
+        rec.update(reply=reply.text, generator=reply.generator, checks=list(reply.checks), fallback=reply.fallback,
+                   reply_words=len(reply.text.split()))
+        if reference is not None:
+            rec["reference"] = reference
+            rec["rougeL_f"] = None if rouge is None else round(float(rouge), 6)
+    else:
+        rec.update(checks=[], fallback=None)
+    rec["stage"], rec["fault_reason"] = stage_at_fault(rec, nlu_only=reply is None)
+    return rec
+
+
+def iter_records(path: str | Path) -> Iterator[dict[str, Any]]:
+    """Complete JSON lines of a predictions file (a truncated last line is skipped)."""
+    with Path(path).open(encoding="utf-8") as handle:
+        for line in handle:
+            if line.endswith("\n") and line.strip():
+                yield json.loads(line)
+
+
+@dataclass
+class Columns:
+    """The small per-example columns kept to compute metrics and draw the plots."""
+
+    gold: list[str] = field(default_factory=list)
+    pred: list[str] = field(default_factory=list)
+    confidence: list[float] = field(default_factory=list)
+    correct: list[bool] = field(default_factory=list)
+    in_scope: list[bool] = field(default_factory=list)
+    gold_oos: list[bool] = field(default_factory=list)
+    known: list[bool] = field(default_factory=list)
+    stage: Counter = field(default_factory=Counter)
+    reasons: Counter = field(default_factory=Counter)
+    consistency: list[float] = field(default_factory=list)
+    ranks: list[int | None] = field(default_factory=list)
+    rouge: list[float] = field(default_factory=list)
+    answered_passed: list[bool] = field(default_factory=list)
+    fallback: list[bool] = field(default_factory=list)
+    reply_words: list[int] = field(default_factory=list)
+    checks_fired: Counter = field(default_factory=Counter)
+
+    def add(self, rec: dict[str, Any]) -> None:
+        self.gold.append(rec["gold"])
+        self.pred.append(rec["pred"])
+        self.confidence.append(rec["confidence"])
+        self.correct.append(rec["correct"])
+        self.in_scope.append(rec["in_scope"])
+        self.gold_oos.append(rec["gold_oos"])
+        self.known.append(rec["known_label"])
+        self.stage[rec["stage"]] += 1
+        if rec["fault_reason"]:
+            self.reasons[rec["fault_reason"].split(":")[0]] += 1
+        if "reply" not in rec:
+            return
+        if rec.get("intent_consistency") is not None:
+            self.consistency.append(rec["intent_consistency"])
+        if "gold_snippet_ids" in rec:
+            self.ranks.append(rec["gold_snippet_rank"])
+        if rec.get("rougeL_f") is not None:
+            self.rouge.append(rec["rougeL_f"])
+        if rec["in_scope"]:
+            self.answered_passed.append(not rec["checks"])
+        self.fallback.append(rec["fallback"] is not None)
+        self.reply_words.append(rec["reply_words"])
+        self.checks_fired.update(rec["checks"])
+
+
+def _mean(values: Iterable[float]) -> float | None:
+    values = list(values)
+    return float(np.mean(values)) if values else None
+
+
+def oos_metrics(cols: Columns) -> dict[str, Any]:
+    """In-scope accuracy, OOS recall/precision and AUROC (1 - confidence as the OOS score)."""
+    gold_oos = np.array(cols.gold_oos, dtype=bool)
+    pred_oos = ~np.array(cols.in_scope, dtype=bool)
+    correct = np.array(cols.correct, dtype=bool)
+    out: dict[str, Any] = {
+        "n_oos": int(gold_oos.sum()),
+        "in_scope_accuracy": float((correct & ~pred_oos)[~gold_oos].mean()) if (~gold_oos).any() else None,
+        "oos_recall": float(pred_oos[gold_oos].mean()),
+        "oos_precision": float(gold_oos[pred_oos].mean()) if pred_oos.any() else None,
+        "auroc": None,
+    }
+    if (~gold_oos).any():
+        from sklearn.metrics import roc_auc_score
+
+        out["auroc"] = float(roc_auc_score(gold_oos, 1.0 - np.array(cols.confidence)))
+    return out
+
+
+def compute_metrics(path: str | Path, labels: list[str], n_bins: int = 15) -> tuple[dict[str, Any], Columns]:
+    """Metrics of every stage from a predictions file, and the columns they were computed from."""
+    cols = Columns()
+    for rec in iter_records(path):
+        cols.add(rec)
+    n = len(cols.gold)
+    if n == 0:
+        return {"n": 0}, cols
+    correct = np.array(cols.correct, dtype=bool)
+    unknown = Counter(g for g, k, o in zip(cols.gold, cols.known, cols.gold_oos) if not k and g not in OOS_LABELS)
+    nlu: dict[str, Any] = {
+        "n": n, "accuracy": float(correct.mean()), "macro_f1": macro_f1(cols.gold, cols.pred),
+        "ece": expected_calibration_error(cols.confidence, correct, n_bins),
+        "mean_confidence": float(np.mean(cols.confidence)), "in_scope_rate": float(np.mean(cols.in_scope)),
+        "unknown_labels": dict(sorted(unknown.items())), "n_unknown": int(sum(unknown.values())),
+        "reliability_bins": reliability_bins(cols.confidence, correct, n_bins),
+        "per_intent": per_intent_report(cols.gold, cols.pred),
+    }
+    if any(cols.gold_oos):
+        nlu["oos"] = oos_metrics(cols)
+    metrics: dict[str, Any] = {"n": n, "nlu": nlu}
+    if cols.reply_words:
+        retrieval: dict[str, Any] = {"intent_consistency": _mean(cols.consistency), "n_with_snippets": len(cols.consistency)}
+        if cols.ranks:
+            retrieval.update({"hit@1": _mean(hit_at_k(r, 1) for r in cols.ranks), "hit@3": _mean(hit_at_k(r, 3) for r in cols.ranks),
+                              "mrr": _mean(reciprocal_rank(r) for r in cols.ranks), "n_with_gold_snippets": len(cols.ranks)})
+        metrics["retrieval"] = retrieval
+        metrics["nlg"] = {
+            "rougeL_f": _mean(cols.rouge), "n_with_reference": len(cols.rouge),
+            "guardrail_pass_rate": _mean(cols.answered_passed), "n_answered": len(cols.answered_passed),
+            "fallback_rate": _mean(cols.fallback), "mean_reply_words": _mean(cols.reply_words),
+            "checks_fired": dict(sorted(cols.checks_fired.items())),
+        }
+    metrics["end_to_end"] = {"stage_at_fault": {s: int(cols.stage.get(s, 0)) for s in STAGES},
+                             "ok_rate": cols.stage.get("ok", 0) / n, "fault_reasons": dict(sorted(cols.reasons.items()))}
+    return metrics, cols

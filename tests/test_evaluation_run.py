@@ -1,0 +1,168 @@
+"""``python -m evaluation.run``: run folder contents, metrics per stage, streaming and resume, bad input."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from evaluation import run as evalrun
+from evaluation.run import EvalRunConfig, resolve_config, run_evaluation
+from evaluation.run_score import iter_records
+from pipeline.errors import ConfigError
+from pipeline.types import IntentPrediction, Reply, Snippet
+from tests.tiny_models import make_tiny_distilbert
+
+INTENTS = ["get_refund", "track_order", "recover_password"]
+EXAMPLES = [
+    {"message": "I want a refund for order 12345", "intent": "get_refund", "reference": "Your refund is on its way.",
+     "snippet_ids": ["refund-window"]},
+    {"message": "where is my parcel", "intent": "track_order", "snippet_ids": ["tracking"]},
+    {"message": "reset my password please", "intent": "recover_password"},
+    {"message": "my password and refund", "intent": "get_refund"},  # predicted recover_password: NLU at fault
+    {"message": "what is the weather", "intent": "oos"},  # out of scope, predicted under the threshold
+]
+SNIPPETS = {
+    "get_refund": Snippet("refund-window", ["get_refund"], "Refunds", "Your refund is issued in 5 days."),
+    "track_order": Snippet("refund-window", ["get_refund"], "Refunds", "Your refund is issued in 5 days."),  # wrong one
+    "recover_password": Snippet("pw-reset", ["recover_password"], "Passwords", "Use the reset link."),
+}
+
+
+class FakeRunner:
+    """Stands in for the pipeline: keyword -> (intent, confidence), one snippet per intent, a fixed reply."""
+
+    labels = INTENTS
+
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+
+    def __call__(self, messages):
+        self.calls.append(list(messages))
+        out = []
+        for m in messages:
+            label, conf = next(((lbl, c) for key, lbl, c in (("password", "recover_password", 0.9), ("refund", "get_refund", 0.95),
+                                                              ("parcel", "track_order", 0.8)) if key in m), ("track_order", 0.3))
+            pred = IntentPrediction(label, conf, [(label, conf)], in_scope=conf >= 0.5)
+            snippets = [SNIPPETS[label]] if pred.in_scope else []
+            checks = ["unsupported_numbers"] if "reset" in m else []
+            text = "Your refund is issued in 5 days." if pred.in_scope else "Let me connect you with a person."
+            out.append((pred, Reply(text=text, intent=pred, snippets=snippets, checks=checks,
+                                    fallback=None if pred.in_scope else "out_of_scope", message=m)))
+        return out
+
+
+@pytest.fixture()
+def data_file(tmp_path) -> Path:
+    path = tmp_path / "eval.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in EXAMPLES))
+    return path
+
+
+def test_run_folder_and_metrics(tmp_path, data_file):
+    config = EvalRunConfig(name="tiny", data=str(data_file), batch_size=2)
+    metrics = run_evaluation(config, tmp_path / "run", runner=FakeRunner())
+    files = sorted(p.name for p in (tmp_path / "run").iterdir())
+    assert files == ["confidence_histogram.png", "confusion_matrix.png", "metrics.json", "per_intent_f1.png",
+                     "predictions.jsonl", "reliability_diagram.png", "report.md", "resolved_config.yaml"]
+    records = list(iter_records(tmp_path / "run" / "predictions.jsonl"))
+    assert [r["index"] for r in records] == [0, 1, 2, 3, 4]
+    assert [r["stage"] for r in records] == ["ok", "retrieval", "nlg", "nlu", "ok"]
+    assert [r["fault_reason"] for r in records] == ["", "no_gold_snippet", "guardrail:unsupported_numbers", "wrong_intent", ""]
+    assert records[0]["snippets"] == [{"id": "refund-window", "score": None, "intents": ["get_refund"]}]
+    assert records[0]["reference"] == "Your refund is on its way." and records[0]["rougeL_f"] > 0
+    assert records[1]["gold_snippet_rank"] is None and records[0]["gold_snippet_rank"] == 1
+
+    nlu = metrics["nlu"]
+    assert nlu["accuracy"] == pytest.approx(3 / 5)  # refund, parcel, password right; mixed one and oos wrong
+    assert nlu["unknown_labels"] == {} and nlu["oos"]["n_oos"] == 1
+    assert nlu["oos"]["oos_recall"] == 1.0 and nlu["oos"]["oos_precision"] == 1.0 and nlu["oos"]["auroc"] == 1.0
+    assert nlu["oos"]["in_scope_accuracy"] == pytest.approx(3 / 4)
+    assert metrics["retrieval"]["intent_consistency"] == 0.5  # 4 answered; parcel's and the mixed one's snippets are off
+    assert metrics["retrieval"]["hit@1"] == 0.5 and metrics["retrieval"]["mrr"] == 0.5
+    assert metrics["nlg"]["guardrail_pass_rate"] == 0.75 and metrics["nlg"]["fallback_rate"] == 0.2
+    assert metrics["nlg"]["n_with_reference"] == 1 and metrics["nlg"]["checks_fired"] == {"unsupported_numbers": 1}
+    assert metrics["end_to_end"]["stage_at_fault"] == {"nlu": 1, "retrieval": 1, "nlg": 1, "ok": 2}
+    assert metrics["complete"] is True and metrics["throughput"]["messages"] == 5
+    saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert saved["end_to_end"] == metrics["end_to_end"]
+    report = (tmp_path / "run" / "report.md").read_text()
+    assert "![confusion matrix](confusion_matrix.png)" in report and "| retrieval | 1 | 0.200 |" in report
+
+
+def test_unknown_gold_label_is_reported_not_a_crash(tmp_path):
+    data = tmp_path / "eval.jsonl"
+    data.write_text(json.dumps({"message": "where is my parcel", "intent": "lost_parcel"}) + "\n"
+                    + json.dumps({"message": "refund please", "intent": "get_refund"}) + "\n")
+    metrics = run_evaluation(EvalRunConfig(name="u", data=str(data)), tmp_path / "run", runner=FakeRunner())
+    assert metrics["nlu"]["unknown_labels"] == {"lost_parcel": 1} and metrics["nlu"]["accuracy"] == 0.5
+
+
+def test_interrupted_run_resumes_without_duplicates(tmp_path, data_file):
+    config = EvalRunConfig(name="tiny", data=str(data_file), batch_size=2)
+    first = run_evaluation(config, tmp_path / "run", runner=FakeRunner(), stop_after=1)
+    assert first["n"] == 2 and first["complete"] is False
+    with (tmp_path / "run" / "predictions.jsonl").open("a") as handle:
+        handle.write('{"index": 2, "mess')  # a write cut off by the interruption
+    with pytest.raises(ConfigError, match="already exists. Pass --resume"):
+        run_evaluation(config, tmp_path / "run", runner=FakeRunner())
+    runner = FakeRunner()
+    final = run_evaluation(config, tmp_path / "run", runner=runner, resume=True)
+    assert runner.calls == [["reset my password please", "my password and refund"], ["what is the weather"]]
+    assert final["n"] == 5 and final["complete"] is True and final["resumed_after"] == 2
+    lines = (tmp_path / "run" / "predictions.jsonl").read_text().splitlines()
+    assert [json.loads(line)["index"] for line in lines] == [0, 1, 2, 3, 4]
+    other = EvalRunConfig(name="tiny", data=str(data_file), batch_size=3)
+    with pytest.raises(ConfigError, match="config differs in batch_size"):
+        run_evaluation(other, tmp_path / "run", runner=FakeRunner(), resume=True)
+
+
+def test_config_errors(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data: bitext\nnlu_onyl: true\n")
+    assert evalrun.main(["--config", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "Unknown key(s) 'nlu_onyl'" in err and "Valid keys: name, data" in err
+    bad.write_text("nlu:\n  modle: x\n")
+    with pytest.raises(ConfigError, match=r"Unknown key\(s\) 'modle'"):
+        resolve_config(str(bad))
+    assert resolve_config("configs/eval/banking77.yaml").nlu_only is True
+    assert resolve_config("configs/eval/bitext.yaml", {"limit": "7"}).limit == 7
+
+
+@pytest.fixture(scope="module")
+def tiny_intent_model(tmp_path_factory) -> Path:
+    from transformers import AutoModelForSequenceClassification
+
+    folder = make_tiny_distilbert(tmp_path_factory.mktemp("intent") / "tiny", ["I want a refund", "where is my order"])
+    model = AutoModelForSequenceClassification.from_pretrained(
+        folder, num_labels=3, id2label=dict(enumerate(INTENTS)), label2id={k: i for i, k in enumerate(INTENTS)})
+    model.save_pretrained(folder)
+    return folder
+
+
+def test_cli_nlu_only_refuses_existing_folder_and_compares(tmp_path, capsys, data_file, tiny_intent_model):
+    config = tmp_path / "tiny.yaml"
+    config.write_text(f"data: {data_file}\nnlu_only: true\nbatch_size: 2\nnlu:\n  model: {tiny_intent_model}\n")
+    run_dir = tmp_path / "runs" / "one"
+    assert evalrun.main(["--config", str(config), "--run-dir", str(run_dir), "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["n"] == 5 and metrics["stages"] == ["nlu"] and "retrieval" not in metrics
+    assert metrics["nlu"]["oos"]["n_oos"] == 1 and sum(metrics["end_to_end"]["stage_at_fault"].values()) == 5
+    record = next(iter_records(run_dir / "predictions.jsonl"))
+    assert "reply" not in record and len(record["ranking"]) == 3
+    assert evalrun.main(["--config", str(config), "--run-dir", str(run_dir)]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert evalrun.main(["--config", str(config), "--run-dir", str(run_dir), "--overwrite", "--limit", "3"]) == 0
+    assert len((run_dir / "predictions.jsonl").read_text().splitlines()) == 3
+    capsys.readouterr()
+
+    other = tmp_path / "other.yaml"
+    other.write_text(config.read_text().replace("batch_size: 2", "batch_size: 4"))
+    assert evalrun.main(["--compare", str(config), str(other), "--output-dir", str(tmp_path / "cmp"), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["same_test_set"] is True and list(summary["runs"]) == ["tiny", "other"]
+    assert summary["runs"]["tiny"]["nlu.accuracy"] == summary["runs"]["other"]["nlu.accuracy"]
+    folder = next((tmp_path / "cmp").iterdir())
+    assert sorted(p.name for p in folder.iterdir()) == ["compare.json", "compare.md", "other", "tiny"]
+    assert "| tiny | 5 |" in (folder / "compare.md").read_text()
