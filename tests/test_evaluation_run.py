@@ -11,7 +11,7 @@ from evaluation.run import EvalRunConfig, resolve_config, run_evaluation
 from evaluation.run_score import iter_records
 from pipeline.errors import ConfigError
 from pipeline.types import IntentPrediction, Reply, Snippet
-from tests.tiny_models import make_tiny_distilbert
+from tests.tiny_models import make_tiny_intent_model
 
 INTENTS = ["get_refund", "track_order", "recover_password"]
 EXAMPLES = [
@@ -132,13 +132,7 @@ def test_config_errors(tmp_path, capsys):
 
 @pytest.fixture(scope="module")
 def tiny_intent_model(tmp_path_factory) -> Path:
-    from transformers import AutoModelForSequenceClassification
-
-    folder = make_tiny_distilbert(tmp_path_factory.mktemp("intent") / "tiny", ["I want a refund", "where is my order"])
-    model = AutoModelForSequenceClassification.from_pretrained(
-        folder, num_labels=3, id2label=dict(enumerate(INTENTS)), label2id={k: i for i, k in enumerate(INTENTS)})
-    model.save_pretrained(folder)
-    return folder
+    return make_tiny_intent_model(tmp_path_factory.mktemp("intent") / "tiny", INTENTS)
 
 
 def test_cli_nlu_only_refuses_existing_folder_and_compares(tmp_path, capsys, data_file, tiny_intent_model):

@@ -11,7 +11,7 @@ from pipeline import respond
 from pipeline.assistant import RespondConfig, SupportAssistant, clean_message, load_respond_config
 from pipeline.errors import ConfigError, DataError
 from pipeline.types import IntentPrediction
-from tests.tiny_models import make_tiny_distilbert
+from tests.tiny_models import make_tiny_intent_model
 
 INTENTS = ["get_refund", "track_order", "recover_password"]
 
@@ -94,13 +94,7 @@ def test_config_errors(tmp_path):
 
 @pytest.fixture(scope="module")
 def tiny_intent_model(tmp_path_factory) -> Path:
-    from transformers import AutoModelForSequenceClassification
-
-    folder = make_tiny_distilbert(tmp_path_factory.mktemp("intent") / "tiny", ["I want a refund", "where is my order"])
-    model = AutoModelForSequenceClassification.from_pretrained(
-        folder, num_labels=3, id2label=dict(enumerate(INTENTS)), label2id={k: i for i, k in enumerate(INTENTS)})
-    model.save_pretrained(folder)
-    return folder
+    return make_tiny_intent_model(tmp_path_factory.mktemp("intent") / "tiny", INTENTS)
 
 
 def test_cli_json_trace_and_stdin_batch(monkeypatch, capsys, tiny_intent_model):

@@ -99,3 +99,17 @@ def make_tiny_distilbert(
     )
     DistilBertModel(config).save_pretrained(path)
     return path
+
+
+def make_tiny_intent_model(path: str | Path, labels: list[str], texts: Iterable[str] = ()) -> Path:
+    """A tiny random DistilBERT saved as an ``AutoModelForSequenceClassification`` intent model for ``labels``.
+
+    No ``calibration.json``: confidences are raw and there is no out-of-scope threshold.
+    """
+    from transformers import AutoModelForSequenceClassification
+
+    folder = make_tiny_distilbert(path, texts or ["I want a refund", "where is my order"])
+    model = AutoModelForSequenceClassification.from_pretrained(
+        folder, num_labels=len(labels), id2label=dict(enumerate(labels)), label2id={k: i for i, k in enumerate(labels)})
+    model.save_pretrained(folder)
+    return folder
