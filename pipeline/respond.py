@@ -16,7 +16,6 @@ import argparse
 import json
 import sys
 
-from pipeline.assistant import SupportAssistant, load_respond_config
 from pipeline.errors import DataError, cli_main
 from pipeline.types import Reply, to_dict
 from pipeline.utils import progress_enabled, setup_logging
@@ -61,6 +60,8 @@ def _batches(lines, size: int):
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(verbose=args.verbose, quiet=args.verbose == 0)
+    from pipeline.assistant import SupportAssistant, load_respond_config  # heavy imports after --help / bad flags
+
     overrides = {
         "nlu": {"model": args.intent_model},
         "nlg": {"generator": args.generator, "model": args.generator_model},
