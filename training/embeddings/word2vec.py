@@ -17,17 +17,27 @@ Two backends (``backend="auto"`` picks the first that works):
   ``torch.utils.cpp_extension``), run by ``workers`` Python threads that
   release the GIL: Hogwild SGD exactly like word2vec.c and gensim.
 - ``"torch"``: vectorised mini-batch SGD in torch (``sgd.py``), for machines
-  without a compiler; same pairs and schedule, ~20x slower.
+  without a compiler; same pairs and schedule, one thread, about 6x more CPU
+  per word than the kernel (so ~12x slower than two kernel threads).
 
-What limits the speed (compiled path): each (input, output) pair is two
-100-float dot/axpy passes (~30 ns with AVX2), but the output rows of random
-negatives and their Huffman nodes are spread over a 28 MB matrix, so most
-targets cost a cache miss; the two threads share one L3 and memory bus, and
-subsampling plus dynamic windows leave little else to optimise. It is the
-same work per pair as gensim, whose Cython calls BLAS ``sdot``/``saxpy`` per
-pair; Python overhead is one call per ~10,000 words. With ``workers > 1``
-results vary slightly between runs (Hogwild races); with ``workers=1`` and
-a fixed ``seed`` they are reproducible.
+Speed (100M-byte wiki8, 5 epochs, 2 threads, see
+``benchmarks/word2vec_vs_gensim.py``): skip-gram-NS runs at gensim 4.4's speed
+(1.03x its words/s, 0.99x per CPU-second), CBOW-NS at 1.7x (1.5x per
+CPU-second: gensim pays a BLAS call per context word). What limits it is
+memory, not arithmetic. One output update (a dot and an axpy over 100 floats,
+plus drawing the negative) costs 95 ns of CPU when the matrices fit in cache
+(a 500-word vocabulary, one thread), 193 ns with the real vocabulary (29k
+words on 20 MB of wiki8: negatives pick random rows of an 11 MB matrix, so
+most miss the cache) and 271 ns with two threads (Hogwild: both threads write
+the rows of the frequent words, so cache lines bounce between the cores; with
+the 500-word vocabulary two threads cost 225 ns), so two threads finish
+only ~1.4x sooner than one, although both cores are kept busy. Python costs
+one call per ~10,000 words. Drawing a negative is a ~16-step binary search
+(an alias table would make it O(1); not tried). Going much faster needs a
+different algorithm (negatives shared across a window, so that the pairs
+become small matrix products, as in Intel's pWord2Vec), not a faster loop.
+With ``workers > 1`` results vary slightly between runs (Hogwild races);
+with ``workers=1`` and a fixed ``seed`` they are reproducible.
 """
 from __future__ import annotations
 
@@ -179,7 +189,7 @@ class Word2Vec(WordVectors):
             "corpus": enc.source, "raw_tokens": enc.raw_tokens, "tokens": enc.n_tokens,
             "backend": "compiled" if kernel is not None else "torch", "alpha": self.alpha_start,
             "read_seconds": round(read_s, 3), "train_seconds": round(train_s, 3),
-            "words_per_second": round(total / max(train_s, 1e-9), 1), "epoch_loss": epoch_loss,
+            "words_per_second": round(total / max(train_s, 1e-9)), "epoch_loss": epoch_loss,
         }
         logger.info("Trained %s-%s on %d tokens x %d epochs in %.1f s (%.0f words/s, %s backend).",
                     self.arch, self.loss, enc.n_tokens, self.epochs, train_s, total / max(train_s, 1e-9),
