@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import fcntl
 import logging
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 from pipeline.errors import ModelLoadError
+from pipeline.utils import cache_root
 
 logger = logging.getLogger(__name__)
 
@@ -38,12 +38,6 @@ BOOTSTRAP_RECIPE: dict[str, str] = {
     "--seed": "42",
 }
 FULL_RECIPE = "python -m training.finetune_intent --config configs/intent/bitext.yaml"
-
-
-def cache_root() -> Path:
-    """``$SUPPORT_CACHE_DIR``, else ``~/.cache/support-assistant``."""
-    base = os.environ.get("SUPPORT_CACHE_DIR")
-    return Path(base) if base else Path.home() / ".cache" / "support-assistant"
 
 
 def default_intent_model_dir() -> Path:

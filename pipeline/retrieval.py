@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,8 +46,9 @@ IntentSpec = IntentPrediction | str | Sequence[str] | None
 
 def default_cache_dir() -> Path:
     """``$SUPPORT_CACHE_DIR/retrieval``, else ``~/.cache/support-assistant/retrieval``."""
-    base = os.environ.get("SUPPORT_CACHE_DIR")
-    return (Path(base) if base else Path.home() / ".cache" / "support-assistant") / "retrieval"
+    from pipeline.utils import cache_root
+
+    return cache_root() / "retrieval"
 
 
 def document_text(snippet: Snippet) -> str:

@@ -10,6 +10,14 @@ from contextlib import contextmanager
 from typing import Iterator
 
 
+def cache_root() -> "Path":
+    """Where models trained on first use and caches live: ``$SUPPORT_CACHE_DIR``, else ``~/.cache/support-assistant``."""
+    from pathlib import Path
+
+    base = os.environ.get("SUPPORT_CACHE_DIR")
+    return Path(base) if base else Path.home() / ".cache" / "support-assistant"
+
+
 def set_seed(seed: int) -> None:
     """Seed Python, NumPy and torch once, early.
 
