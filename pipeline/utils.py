@@ -7,13 +7,12 @@ import random
 import sys
 import time
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Iterator
 
 
-def cache_root() -> "Path":
+def cache_root() -> Path:
     """Where models trained on first use and caches live: ``$SUPPORT_CACHE_DIR``, else ``~/.cache/support-assistant``."""
-    from pathlib import Path
-
     base = os.environ.get("SUPPORT_CACHE_DIR")
     return Path(base) if base else Path.home() / ".cache" / "support-assistant"
 
