@@ -1,6 +1,7 @@
 """Evaluate an intent model on a data split and write the report folder.
 
     python -m evaluation.nlu --model artifacts/intent-bitext --data bitext --output-dir runs/eval-bitext
+    python -m evaluation.nlu --slot-model artifacts/slots-atis --slot-data atis --output-dir runs/eval-slots-atis
 
 Prints accuracy and macro-F1 (``--json`` for the full metrics as JSON) and
 writes, atomically (a temporary folder renamed into place), into ``--output-dir``:
@@ -10,6 +11,12 @@ writes, atomically (a temporary folder renamed into place), into ``--output-dir`
 * ``errors.json``: misclassified messages (gold, pred, confidence, top-3), most confident first
 * ``confusion_matrix.png``, ``reliability_diagram.png``, ``per_intent_f1.png``, ``confidence_histogram.png``
 * ``eval_config.json``: the resolved settings of this run
+* with ``--slot-model``: ``entities`` in metrics.json (span precision/recall/F1 per entity type,
+  exact span and type; intent accuracy of a joint model), ``entity_report.json`` and
+  ``entity_errors.json`` (see :mod:`evaluation.slot_eval`); ``--model`` may then be left out
+
+Messages written to ``errors.json`` and ``entity_errors.json`` have emails, phone and card
+numbers masked unless ``--keep-pii``.
 
 The split is rebuilt from ``--data`` with ``--seed``, ``--validation-size``,
 ``--test-size`` and ``--max-per-label``; those not given are read from the
@@ -58,6 +65,9 @@ class NLUEvalConfig(StageConfig):
     """Settings of one NLU evaluation run (data flags come from training.data)."""
 
     model: str = field(default="", metadata={"help": "Fine-tuned intent model folder (from training.finetune_intent)."})
+    slot_model: str | None = field(default=None, metadata={"help": "Slot/entity model folder (from training.finetune_slots) to score too."})
+    slot_data: str | None = field(default=None, metadata={"help": "Slot data for --slot-model: atis, bitext, a BIO folder or span file (default: the model's training data)."})
+    keep_pii: bool = field(default=False, metadata={"help": "Write messages unmasked (default: emails, phone and card numbers are masked)."})
     output_dir: str = field(default="", metadata={"help": "Folder for metrics, reports and figures."})
     split: str = field(default="test", metadata={"help": "Split to evaluate: test, validation or train."})
     batch_size: int = field(default=64, metadata={"help": "Messages per forward pass."})
@@ -69,7 +79,7 @@ class NLUEvalConfig(StageConfig):
 
     def validate(self) -> None:
         name = "NLUEvalConfig"
-        check_param(name, "model", self.model, bool(self.model), "a model folder (pass --model DIR)")
+        check_param(name, "model", self.model, bool(self.model or self.slot_model), "a model folder (pass --model DIR and/or --slot-model DIR)")
         check_param(name, "output_dir", self.output_dir, bool(self.output_dir), "a folder (pass --output-dir DIR)")
         check_param(name, "split", self.split, self.split in SPLIT_NAMES, f"one of {', '.join(SPLIT_NAMES)}")
         check_param(name, "batch_size", self.batch_size, self.batch_size >= 1, "an int >= 1")
@@ -125,7 +135,12 @@ def write_report(evaluation: ClassificationEvaluation, folder: Path, metrics: di
     from evaluation import plots  # matplotlib: imported only when figures are drawn
     write_json(folder / "metrics.json", metrics)
     write_json(folder / "intent_report.json", evaluation.report)
-    write_json(folder / "errors.json", evaluation.errors)
+    errors = evaluation.errors
+    if not config.get("keep_pii"):
+        from pipeline.privacy import mask_pii
+
+        errors = [{**e, "message": mask_pii(e["message"])} if isinstance(e, dict) and "message" in e else e for e in errors]
+    write_json(folder / "errors.json", errors)
     write_json(folder / "eval_config.json", config)
     cm = evaluation.confusion
     plots.plot_confusion_matrix(cm["labels"], cm["matrix"], folder / "confusion_matrix.png")
@@ -251,7 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default=None, metavar="YAML", help="YAML file with NLUEvalConfig keys.")
     NLUEvalConfig.add_arguments(parser)
-    add_data_arguments(parser)
+    add_data_arguments(parser, required=False)
     parser.set_defaults(validation_size=None, test_size=None)  # None: the model's training values, else 0.1
     parser.add_argument("--json", action="store_true", help="Print the metrics as JSON instead of a summary line.")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="More logging (-vv for debug).")
@@ -275,6 +290,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(args.verbose, args.quiet)
     config = NLUEvalConfig.resolve(args.config, args)
     check_output_dir(config.output_dir, config.overwrite)
+    if not config.model:
+        return _slots_only(config)
+    if not args.data:
+        raise ConfigError("--data is required with --model: a preset (bitext, banking77, atis) or a data file.")
     fill_split_settings(args, config)
     timings: dict[str, float] = {}
     start = time.perf_counter()
@@ -293,7 +312,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     _, metrics = evaluate_model(classifier, split, config.output_dir, batch_size=config.batch_size,
                                 n_bins=config.n_bins, overwrite=config.overwrite, progress=config.progress,
                                 meta=meta, config=resolved)
+    if config.slot_model:
+        metrics["entities"] = _add_slot_report(config, Path(config.output_dir))
+        write_json(Path(config.output_dir) / "metrics.json", metrics)
     print(json.dumps(metrics, indent=2, default=str) if args.json else summary(metrics, config.split, config.output_dir))
+    return 0
+
+
+def _add_slot_report(config: NLUEvalConfig, folder: Path) -> dict:
+    """Score the slot model and write entity_report.json / entity_errors.json into ``folder``."""
+    from evaluation.slot_eval import evaluate_slot_model
+
+    scores, errors = evaluate_slot_model(config.slot_model, config.slot_data, config.split, batch_size=config.batch_size,
+                                         limit=config.limit, seed=config.seed, keep_pii=config.keep_pii)
+    write_json(folder / "entity_report.json", scores.get("per_type", {}))
+    write_json(folder / "entity_errors.json", errors)
+    return scores
+
+
+def _slots_only(config: NLUEvalConfig) -> int:
+    from evaluation.spans import format_span_report
+
+    with atomic_dir(config.output_dir, overwrite=True) as tmp:
+        scores = _add_slot_report(config, tmp)
+        write_json(tmp / "metrics.json", {"entities": scores, "versions": library_versions()})
+        write_json(tmp / "eval_config.json", config.to_dict())
+    extra = f"  intent accuracy {scores['intent_accuracy']:.4f}" if "intent_accuracy" in scores else ""
+    print(f"{config.split}: span P {scores['precision']:.4f}  R {scores['recall']:.4f}  F1 {scores['f1']:.4f}{extra}  "
+          f"n={scores['n']}\n{format_span_report(scores)}\nwrote {config.output_dir}")
     return 0
 
 

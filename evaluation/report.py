@@ -65,6 +65,16 @@ def render(metrics: dict[str, Any], name: str, figures: list[str]) -> str:
         conf = ", ".join(f"{c['label']} ({c['count']})" for c in r["confused_with"]) or "–"
         lines.append(f"| {label} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} | {r['support']} | {conf} |")
     lines.append("")
+    if metrics.get("entities"):
+        ents = metrics["entities"]
+        lines += ["## Entities (exact span and type)", "", "| type | precision | recall | F1 | support |",
+                  "| --- | --- | --- | --- | --- |"]
+        for kind, r in ents["per_type"].items():
+            lines.append(f"| {kind} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} | {r['support']} |")
+        lines += [f"| **all** | {ents['precision']:.3f} | {ents['recall']:.3f} | {ents['f1']:.3f} | {ents['support']} |", ""]
+        if ents.get("other_types"):
+            lines += ["Predicted types the gold data does not annotate (not scored): "
+                      + ", ".join(f"{k} {v}" for k, v in ents["other_types"].items()), ""]
     for stage in ("retrieval", "nlg"):
         if stage in metrics:
             lines += [f"## {'Retrieval' if stage == 'retrieval' else 'NLG'}", ""] + _table(metrics[stage])

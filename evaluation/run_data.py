@@ -10,7 +10,9 @@ Sources (the ``data`` key of an evaluation config):
 * ``retrieval-set`` (or a ``.yaml`` file): the labelled set of :mod:`knowledge_base.loader`, with
   gold snippet ids (first listed intent is the gold intent);
 * a ``.jsonl`` file of ready examples, one object a line: ``message``, ``intent`` and optionally
-  ``reference`` and ``snippet_ids``; used whole (no split).
+  ``reference``, ``snippet_ids`` and gold ``entities`` (``[{"type", "start", "end"}]``); used whole (no split);
+* ``slots:<spec>`` (``slots:bitext``, ``slots:atis``, a span file or BIO folder): the split of
+  :func:`training.slot_data.load_slot_data`, with gold entity spans and intents, to score entities.
 
 ``references: bitext-4.5k`` attaches the ``response`` column of the Bitext 4.5k file to every
 message that file also holds (matched after :func:`training.data.normalise`).
@@ -41,6 +43,7 @@ class EvalExample:
     intents: list[str] = field(default_factory=list)  # all gold intents (retrieval set); [intent] otherwise
     reference: str | None = None  # raw reference reply (placeholders filled at scoring time)
     snippet_ids: list[str] = field(default_factory=list)
+    entities: list[tuple[str, int, int]] | None = None  # gold (type, start, end) character spans; None: not annotated
 
     def __post_init__(self) -> None:
         if not self.intents:
@@ -55,8 +58,11 @@ def _read_jsonl(path: Path) -> list[EvalExample]:
                 continue
             try:
                 row = json.loads(line)
+                ents = row.get("entities")
                 out.append(EvalExample(message=str(row["message"]), intent=str(row["intent"]),
-                                       reference=row.get("reference"), snippet_ids=list(row.get("snippet_ids") or [])))
+                                       reference=row.get("reference"), snippet_ids=list(row.get("snippet_ids") or []),
+                                       entities=None if ents is None else [(str(e["type"]), int(e["start"]), int(e["end"]))
+                                                                         for e in ents]))
             except (ValueError, KeyError, TypeError) as exc:
                 raise DataError(f"{path}:{number}: an example must be a JSON object with 'message' and 'intent'. "
                                 f"Got {line.strip()[:80]!r} ({exc}).") from None
@@ -88,6 +94,15 @@ def _read_intent_split(spec: str, split: str, model: str | None, seed: int | Non
     return examples, {"split_settings": settings, "split_sizes": data.meta.get("split_sizes")}
 
 
+def _read_slot_split(spec: str, split: str, seed: int | None) -> tuple[list[EvalExample], dict]:
+    from training.slot_data import load_slot_data
+
+    data = load_slot_data(spec, seed=42 if seed is None else seed)
+    part = getattr(data, split)
+    examples = [EvalExample(message=ex.text, intent=ex.intent or "unknown", entities=ex.char_spans()) for ex in part]
+    return examples, {"split_sizes": data.meta["split_sizes"], "entity_types": data.entity_types()}
+
+
 def attach_references(examples: list[EvalExample], source: str) -> int:
     """Fill ``reference`` from ``source`` (see :data:`REFERENCE_SOURCES`); returns how many got one."""
     if source == "none":
@@ -114,6 +129,9 @@ def load_examples(data: str, *, split: str = "test", model: str | None = None, s
         if not path.is_file():
             raise DataError(f"The test set {data!r} does not exist. Pass a JSONL file of examples or a preset.")
         examples, meta["split"] = _read_jsonl(path), "all"
+    elif data.startswith("slots:"):
+        examples, extra = _read_slot_split(data.removeprefix("slots:"), split, seed)
+        meta.update(extra)
     elif data == RETRIEVAL_SET or data.endswith((".yaml", ".yml")):
         examples, meta["split"] = _read_retrieval_set(data), "all"
     else:
@@ -127,4 +145,5 @@ def load_examples(data: str, *, split: str = "test", model: str | None = None, s
     meta["n"] = len(examples)
     meta["n_with_reference"] = attach_references(examples, references)
     meta["n_with_gold_snippets"] = sum(bool(e.snippet_ids) for e in examples)
+    meta["n_with_gold_entities"] = sum(e.entities is not None for e in examples)
     return examples, meta

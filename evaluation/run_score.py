@@ -25,6 +25,7 @@ import numpy as np
 
 from evaluation.metrics import expected_calibration_error, macro_f1, per_intent_report, reliability_bins
 from evaluation.ranking import first_relevant_rank, hit_at_k, reciprocal_rank
+from pipeline.types import to_dict
 
 OOS_LABELS = frozenset({"oos", "out_of_scope", "out-of-scope"})
 STAGES = ("nlu", "retrieval", "nlg", "ok")
@@ -50,11 +51,18 @@ def stage_at_fault(rec: dict[str, Any], nlu_only: bool) -> tuple[str, str]:
 
 
 def make_record(index: int, example: Any, prediction: Any, reply: Any, labels: set[str], rouge: float | None = None,
-                reference: str | None = None) -> dict[str, Any]:
-    """The JSON line of one example; ``reply`` is a :class:`pipeline.types.Reply` or None (NLU only)."""
+                reference: str | None = None, keep_pii: bool = False) -> dict[str, Any]:
+    """The JSON line of one example; ``reply`` is a :class:`pipeline.types.Reply` or None (NLU only).
+
+    Emails, phone and card numbers in the message, reply, reference and entity texts are masked
+    (:mod:`pipeline.privacy`) unless ``keep_pii``; entity offsets refer to the original message.
+    """
+    from pipeline.privacy import mask_entities, mask_pii
+
+    mask = (lambda text: text) if keep_pii else mask_pii  # noqa: E731
     gold_oos = example.intent in OOS_LABELS or example.intent not in labels
     rec: dict[str, Any] = {
-        "index": index, "message": example.message, "gold": example.intent, "pred": prediction.label,
+        "index": index, "message": mask(example.message), "gold": example.intent, "pred": prediction.label,
         "confidence": round(float(prediction.confidence), 6), "in_scope": bool(prediction.in_scope),
         "correct": prediction.label in example.intents, "gold_oos": gold_oos,
         "known_label": example.intent in labels,
@@ -62,6 +70,12 @@ def make_record(index: int, example: Any, prediction: Any, reply: Any, labels: s
     }
     if len(example.intents) > 1:
         rec["gold_intents"] = list(example.intents)
+    entities = list(getattr(prediction, "entities", None) or [])
+    if entities or getattr(example, "entities", None) is not None:
+        shown = mask_entities(entities) if not keep_pii else [to_dict(e) for e in entities]
+        rec["entities"] = [{**d, "confidence": round(float(d["confidence"]), 4)} for d in shown]
+    if getattr(example, "entities", None) is not None:
+        rec["gold_entities"] = [[kind, start, end] for kind, start, end in example.entities]
     if reply is not None:
         snippets = reply.snippets
         rec["snippets"] = [{"id": s.id, "score": None if s.score is None else round(float(s.score), 6),
@@ -73,10 +87,10 @@ def make_record(index: int, example: Any, prediction: Any, reply: Any, labels: s
             rec["gold_snippet_ids"] = list(example.snippet_ids)
             rec["gold_snippet_rank"] = first_relevant_rank([s.id for s in snippets], example.snippet_ids)
             rec["snippet_has_gold_intent"] = rec["gold_snippet_rank"] is not None
-        rec.update(reply=reply.text, generator=reply.generator, checks=list(reply.checks), fallback=reply.fallback,
+        rec.update(reply=mask(reply.text), generator=reply.generator, checks=list(reply.checks), fallback=reply.fallback,
                    reply_words=len(reply.text.split()))
         if reference is not None:
-            rec["reference"] = reference
+            rec["reference"] = mask(reference)
             rec["rougeL_f"] = None if rouge is None else round(float(rouge), 6)
     else:
         rec.update(checks=[], fallback=None)
@@ -112,6 +126,8 @@ class Columns:
     fallback: list[bool] = field(default_factory=list)
     reply_words: list[int] = field(default_factory=list)
     checks_fired: Counter = field(default_factory=Counter)
+    gold_entities: list[list[tuple[str, int, int]]] = field(default_factory=list)
+    pred_entities: list[list[tuple[str, int, int]]] = field(default_factory=list)
 
     def add(self, rec: dict[str, Any]) -> None:
         self.gold.append(rec["gold"])
@@ -122,6 +138,9 @@ class Columns:
         self.gold_oos.append(rec["gold_oos"])
         self.known.append(rec["known_label"])
         self.stage[rec["stage"]] += 1
+        if "gold_entities" in rec:
+            self.gold_entities.append([tuple(g) for g in rec["gold_entities"]])
+            self.pred_entities.append([(e["type"], e["start"], e["end"]) for e in rec.get("entities", [])])
         if rec["fault_reason"]:
             self.reasons[rec["fault_reason"].split(":")[0]] += 1
         if "reply" not in rec:
@@ -163,6 +182,22 @@ def oos_metrics(cols: Columns) -> dict[str, Any]:
     return out
 
 
+def entity_metrics(gold: list[list[tuple[str, int, int]]], pred: list[list[tuple[str, int, int]]]) -> dict[str, Any]:
+    """Span P/R/F1 (exact span and type) per entity type, over the types the gold annotation has.
+
+    Predicted entities of other types (e.g. a date found by the patterns in data that only
+    annotates order numbers) are left out of the precision and counted in ``other_types``.
+    """
+    from evaluation.spans import entity_scores
+
+    types = {kind for spans in gold for kind, _, _ in spans}
+    kept = [[p for p in spans if p[0] in types] for spans in pred]
+    out = entity_scores(gold, kept)
+    out.update(n_messages=len(gold), scored_types=sorted(types),
+               other_types=dict(sorted(Counter(p[0] for spans in pred for p in spans if p[0] not in types).items())))
+    return out
+
+
 def compute_metrics(path: str | Path, labels: list[str], n_bins: int = 15) -> tuple[dict[str, Any], Columns]:
     """Metrics of every stage from a predictions file, and the columns they were computed from."""
     cols = Columns()
@@ -184,6 +219,8 @@ def compute_metrics(path: str | Path, labels: list[str], n_bins: int = 15) -> tu
     if any(cols.gold_oos):
         nlu["oos"] = oos_metrics(cols)
     metrics: dict[str, Any] = {"n": n, "nlu": nlu}
+    if cols.gold_entities:
+        metrics["entities"] = entity_metrics(cols.gold_entities, cols.pred_entities)
     if cols.reply_words:
         retrieval: dict[str, Any] = {"intent_consistency": _mean(cols.consistency), "n_with_snippets": len(cols.consistency)}
         if cols.ranks:

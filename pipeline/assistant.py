@@ -27,6 +27,7 @@ from pipeline.retrieval import Retriever, RetrieverConfig
 from pipeline.types import IntentPrediction, Reply, Snippet
 
 logger = logging.getLogger(__name__)
+request_logger = logging.getLogger("pipeline.requests")  # one line per message; shown with -v (see setup_logging)
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\ufeff]")
 
@@ -39,6 +40,9 @@ class NLUConfig(StageConfig):
     max_length: int = field(default=128, metadata={"help": "Tokens per message seen by the classifier."})
     threshold: float | None = field(default=None, metadata={"help": "Out-of-scope confidence threshold; unset = the one stored with the model."})
     clarify_mass: float = field(default=0.5, metadata={"help": "Under the threshold: ask to clarify when the top-2 intents hold this much probability, else hand off."})
+    slot_model: str | None = field(default=None, metadata={"help": "Learned entity (slot) model folder from training.finetune_slots, merged with the patterns; unset = patterns only."})
+    entity_min_confidence: float = field(default=0.5, metadata={"help": "Learned entities under this confidence are dropped."})
+    keep_pii: bool = field(default=False, metadata={"help": "Log messages as they are; by default emails, phone and card numbers are masked in logs."})
 
     def validate(self) -> None:
         check_param("NLUConfig", "top_k", self.top_k, self.top_k >= 1, "an int >= 1")
@@ -46,6 +50,8 @@ class NLUConfig(StageConfig):
         if self.threshold is not None:
             check_param("NLUConfig", "threshold", self.threshold, 0.0 <= self.threshold <= 1.0, "a float in [0, 1] or unset")
         check_param("NLUConfig", "clarify_mass", self.clarify_mass, 0.0 <= self.clarify_mass <= 1.0, "a float in [0, 1]")
+        check_param("NLUConfig", "entity_min_confidence", self.entity_min_confidence,
+                    0.0 <= self.entity_min_confidence <= 1.0, "a float in [0, 1]")
 
 
 SECTIONS: dict[str, type[StageConfig]] = {"nlu": NLUConfig, "retrieval": RetrieverConfig, "nlg": GeneratorConfig}
@@ -105,6 +111,12 @@ class SupportAssistant:
         self.config = config or RespondConfig()
         self.progress = progress
         self.entities = EntityExtractor()
+        self.slots: Any = None
+        if self.config.nlu.slot_model:
+            from pipeline.slots import SlotTagger
+
+            self.slots = SlotTagger(self.config.nlu.slot_model, batch_size=self.config.nlu.batch_size,
+                                    min_confidence=self.config.nlu.entity_min_confidence)
         self.classifier: IntentClassifier | None = None
         self.retriever: Retriever | None = None
         self.generator: Any = None
@@ -123,6 +135,8 @@ class SupportAssistant:
             model = str(ensure_default_intent_model(progress=self.progress))
         classifier = IntentClassifier(model, top_k=max(cfg.nlu.top_k, 2), batch_size=cfg.nlu.batch_size, max_length=cfg.nlu.max_length)
         classifier.warm_up()
+        if self.slots is not None:
+            self.slots.warm_up()
         generator = build_generator(cfg.nlg)
         generator.warm_up()
         retriever = Retriever(config=cfg.retrieval)
@@ -139,8 +153,19 @@ class SupportAssistant:
         """(text, generator, fallback) for a prediction under the threshold."""
         mass = sum(p for _, p in pred.ranking[:2])
         if re.search(r"[^\W\d_]{2,}", message) and mass >= self.config.nlu.clarify_mass:
-            return clarification_reply(message, pred), "clarification", "low_confidence"
+            return clarification_reply(message, pred, pred.entities), "clarification", "low_confidence"
         return handoff_reply(message, self._contact), "handoff", "out_of_scope"
+
+    def _log_requests(self, texts: list[str], predictions: list[IntentPrediction]) -> None:
+        """One INFO line per message: the message (personal data masked unless nlu.keep_pii), intent, entities."""
+        from pipeline.privacy import mask_entities, mask_pii
+
+        keep = self.config.nlu.keep_pii
+        for text, pred in zip(texts, predictions):
+            ents = [f"{e.type}={e.text if keep else d['text']!s}@{e.start}:{e.end}({e.source})"
+                    for e, d in zip(pred.entities, mask_entities(pred.entities))]
+            request_logger.info("request %r -> %s (%.2f%s); entities: %s", text if keep else mask_pii(text), pred.label,
+                        pred.confidence, "" if pred.in_scope else ", under threshold", ", ".join(ents) or "none")
 
     def run(self, messages: list[str]) -> dict[str, list[Reply]]:
         self.warm_up()
@@ -153,6 +178,11 @@ class SupportAssistant:
 
         start = time.perf_counter()
         entities = self.entities.run(texts)["entities"]
+        if self.slots is not None:
+            from pipeline.slots import merge_entities
+
+            learned = self.slots.run(texts)["entities"]
+            entities = [merge_entities(p, m) for p, m in zip(entities, learned)]
         predictions = self.classifier.run(texts, top_k=max(cfg.nlu.top_k, 2))["predictions"]
         threshold = self._threshold()
         for pred, ents in zip(predictions, entities):
@@ -160,6 +190,8 @@ class SupportAssistant:
             pred.in_scope = threshold is None or pred.confidence >= threshold
             pred.ranking = pred.ranking[: cfg.nlu.top_k]
         timings["nlu"] = time.perf_counter() - start
+        if request_logger.isEnabledFor(logging.INFO):
+            self._log_requests(texts, predictions)
 
         answer = [i for i, p in enumerate(predictions) if p.in_scope]
         start = time.perf_counter()

@@ -237,8 +237,11 @@ def ground_reply(message: str, intent: str, snippets: Sequence[Snippet], entitie
     return " ".join([_opening(intent, entities), *body, _closing(intent)])
 
 
-def clarification_reply(message: str, prediction: IntentPrediction) -> str:
-    """Low confidence: ask the customer to clarify, offering the top two topics in plain words."""
+def clarification_reply(message: str, prediction: IntentPrediction, entities: Sequence[Entity] = ()) -> str:
+    """Low confidence: ask the customer to clarify, offering the top two topics in plain words.
+
+    An order (or invoice) number found in the message is acknowledged, so the customer need not repeat it.
+    """
     labels: list[str] = []
     for label, _ in prediction.ranking or [(prediction.label, prediction.confidence)]:
         if label not in labels:
@@ -247,6 +250,11 @@ def clarification_reply(message: str, prediction: IntentPrediction) -> str:
         labels.insert(0, prediction.label)
     topics = [intent_phrase(lbl) for lbl in labels[:2]]
     question = f"Is your question about {topics[0]} or about {topics[1]}?" if len(topics) > 1 else f"Is your question about {topics[0]}?"
+    order, invoice = first_of(entities, "order_number"), first_of(entities, "invoice_number")
+    if order or invoice:
+        noted = f"I have noted order {order}" if order else f"I have noted invoice {invoice}"
+        return (f"I want to make sure I help you with the right thing. {noted}. " + question +
+                " A few more words about what you need will help me answer.")
     return ("I want to make sure I help you with the right thing. " + question +
             " A few more words about what you need, such as your order number, will help me answer.")
 

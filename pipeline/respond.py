@@ -30,6 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", help="Print the full trace as JSON (JSON Lines for stdin input).")
     parser.add_argument("--config", help="YAML config with nlu / retrieval / nlg sections (see configs/respond/default.yaml).")
     parser.add_argument("--intent-model", help="Intent model folder or Hub id (default: the cached bootstrap model).")
+    parser.add_argument("--slot-model", help="Learned entity model folder (training.finetune_slots), merged with the patterns.")
+    parser.add_argument("--keep-pii", action="store_true",
+                        help="Log messages unmasked (by default emails, phone and card numbers are masked in log lines).")
     parser.add_argument("--generator", help="Reply generator: grounded (default, offline) or seq2seq.")
     parser.add_argument("--generator-model", help="Seq2seq checkpoint: Hub id (google/flan-t5-base) or local folder.")
     parser.add_argument("--top-k", type=int, help="Snippets retrieved per message.")
@@ -63,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     from pipeline.assistant import SupportAssistant, load_respond_config  # heavy imports after --help / bad flags
 
     overrides = {
-        "nlu": {"model": args.intent_model},
+        "nlu": {"model": args.intent_model, "slot_model": args.slot_model, "keep_pii": True if args.keep_pii else None},
         "nlg": {"generator": args.generator, "model": args.generator_model},
         "retrieval": {"top_k": args.top_k},
     }

@@ -45,6 +45,8 @@ def setup_logging(verbose: int = 0, quiet: bool = False) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     for noisy in ("httpx", "urllib3", "filelock", "huggingface_hub", "transformers", "datasets"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    # one line per answered message (personal data masked): only when asked for with -v
+    logging.getLogger("pipeline.requests").setLevel(logging.INFO if verbose >= 1 else logging.WARNING)
     # Read by transformers / huggingface_hub at import time (importing them here would cost seconds).
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
