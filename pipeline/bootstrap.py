@@ -1,14 +1,16 @@
 """The default intent model: found in the user cache, or trained once on first use.
 
-``nlu.model: auto`` (the default) means ``$SUPPORT_CACHE_DIR/intent-bitext-bootstrap``
-(else ``~/.cache/support-assistant/intent-bitext-bootstrap``). When that folder
+``nlu.model: auto`` (the default) means ``$SUPPORT_CACHE_DIR/intent-bitext-kb-bootstrap``
+(else ``~/.cache/support-assistant/intent-bitext-kb-bootstrap``). When that folder
 does not exist, the first ``python -m pipeline.respond`` call trains it with the
 bootstrap recipe below, in a subprocess (runtime code never imports
 ``training``), showing the training progress bar, then later calls load it.
 
 The bootstrap recipe is chosen to finish in about 3 minutes on a 2-core CPU: a
-per-intent sample of the Bitext training split and short messages. The full
-recipe stays a documented command::
+per-intent sample of the Bitext training split and short messages, plus the
+hand-written in-domain examples of ``knowledge_base/intent_examples.yaml``
+(twice), which teach the store's long-tail topics that Bitext's templates lack.
+The full recipe stays a documented command::
 
     python -m training.finetune_intent --config configs/intent/bitext.yaml
 """
@@ -25,11 +27,14 @@ from pipeline.utils import cache_root
 
 logger = logging.getLogger(__name__)
 
-BOOTSTRAP_NAME = "intent-bitext-bootstrap"
+BOOTSTRAP_NAME = "intent-bitext-kb-bootstrap"  # a new name whenever the recipe changes: old caches are not reused
+INTENT_EXAMPLES = Path(__file__).resolve().parent.parent / "knowledge_base" / "intent_examples.yaml"
 BOOTSTRAP_RECIPE: dict[str, str] = {
     "--data": "bitext",
     "--base-model": "default",
     "--max-per-label": "60",
+    "--extra-train": str(INTENT_EXAMPLES),
+    "--extra-train-repeat": "2",
     "--epochs": "2",
     "--lr": "2e-4",
     "--batch-size": "16",

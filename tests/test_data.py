@@ -112,6 +112,33 @@ def test_max_per_label_caps_train_only_with_a_seeded_sample(tmp_path):
     assert load_intent_data(path, max_per_label=5).train.texts == capped.train.texts
 
 
+def test_extra_train_examples_go_to_train_only_repeated(tmp_path):
+    path = str(write(tmp_path / "d.csv", csv_rows(rows_for(("a", "b"), 20))))
+    base = load_intent_data(path, max_per_label=5)
+    test_message = base.test.texts[0]
+    extra = write(tmp_path / "extra.yaml", "examples:\n"
+                  "  - intent: a\n    messages: ['brand new a', '" + test_message.upper() + "']\n"
+                  "  - intent: zzz\n    messages: ['unknown label']\n")
+    data = load_intent_data(path, max_per_label=5, extra_train=str(extra), extra_train_repeat=3)
+    assert data.train.texts == base.train.texts + ["brand new a"] * 3
+    assert data.test.texts == base.test.texts and data.validation.texts == base.validation.texts
+    assert data.labels == ["a", "b"]
+    assert data.meta["extra_train"] == {"path": str(extra), "rows": 3, "added": 1, "repeat": 3,
+                                        "dropped_overlap": 1, "dropped_labels": ["zzz"]}
+    write(tmp_path / "bad.yaml", "examples: [intent: a\n")
+    with pytest.raises(DataError, match="Malformed YAML"):
+        load_intent_data(path, extra_train=str(tmp_path / "bad.yaml"))
+    with pytest.raises(DataError, match="does not exist"):
+        load_intent_data(path, extra_train=str(tmp_path / "none.yaml"))
+
+
+def test_shipped_intent_examples_cover_every_intent(shared_data):
+    from knowledge_base.intents import INTENTS
+
+    data = load_intent_data("bitext", max_per_label=2, extra_train=str(Path(__file__).resolve().parents[1] / "knowledge_base" / "intent_examples.yaml"))
+    assert data.meta["extra_train"]["dropped_labels"] == [] and data.meta["extra_train"]["added"] >= 10 * len(INTENTS)
+
+
 # --------------------------------------------------------------------------- formats and columns
 
 def test_columns_are_detected_with_intent_preferred_over_category(tmp_path):

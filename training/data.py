@@ -28,6 +28,11 @@ Rules (``IntentData.meta`` records what each one did):
   splitting (see training/presets.py); train and validation are then deduplicated
   once more against the later splits, since two templates can become equal.
 * ``max_per_label`` caps the training split only (seeded sample per label).
+* ``extra_train`` adds examples to the training split only, after the cap and
+  the filling, each repeated ``extra_train_repeat`` times: in-domain messages
+  such as knowledge_base/intent_examples.yaml (``examples: [{intent, messages}]``)
+  or any intent file. Extra messages equal to a validation or test message are
+  dropped, and so are their labels not in the data set (reported in ``meta``).
 """
 from __future__ import annotations
 
@@ -271,7 +276,8 @@ def _use_file_splits(raw: dict[str, Pair], validation_size: float, test_size: fl
 
 def load_intent_data(spec: str, *, text_column: str | None = None, label_column: str | None = None,
                      validation_size: float = 0.1, test_size: float = 0.1, seed: int = 42,
-                     max_per_label: int | None = None, fill_placeholders: bool = True) -> IntentData:
+                     max_per_label: int | None = None, fill_placeholders: bool = True,
+                     extra_train: str | None = None, extra_train_repeat: int = 1) -> IntentData:
     """Load ``spec`` (preset, file, folder or Hub name) into deduplicated, stratified splits."""
     spec = str(spec).strip()
     check_param("load_intent_data", "spec", spec, bool(spec), "a preset, a file or folder, or a Hub data set name")
@@ -326,6 +332,11 @@ def load_intent_data(spec: str, *, text_column: str | None = None, label_column:
                 banned |= {normalise(t) for t in splits[s][0]}
                 meta.setdefault("dropped_after_fill", {})[s] = sum(stats.values())
 
+    if extra_train:
+        check_param("load_intent_data", "extra_train_repeat", extra_train_repeat,
+                    isinstance(extra_train_repeat, int) and extra_train_repeat >= 1, "an int >= 1")
+        splits["train"] = _add_extra(splits, extra_train, extra_train_repeat, text_column, label_column, meta)
+
     train_labels = sorted(set(splits["train"][1]))
     meta["unseen_labels"] = {}
     for s in ("validation", "test"):
@@ -341,6 +352,60 @@ def load_intent_data(spec: str, *, text_column: str | None = None, label_column:
                 split_sizes={s: len(splits[s][0]) for s in SPLITS}, num_labels=len(train_labels))
     return IntentData(name=spec, train=IntentSplit(*splits["train"]), validation=IntentSplit(*splits["validation"]),
                       test=IntentSplit(*splits["test"]), labels=train_labels, meta=meta)
+
+
+def read_extra_examples(path: str | Path, text_column: str | None = None, label_column: str | None = None) -> Pair:
+    """(messages, intents) from a YAML ``examples: [{intent, messages: [...]}]`` file or any intent file."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise DataError(f"The extra training file {str(path)!r} does not exist. Pass a YAML (examples: [{{intent, messages}}]) "
+                        "or CSV/JSON/JSONL intent file.")
+    if path.suffix.lower() in (".yaml", ".yml"):
+        import yaml
+
+        try:
+            doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}" if mark is not None else ""
+            raise DataError(f"Malformed YAML in {path}{where}: {getattr(exc, 'problem', None) or exc}.") from None
+        groups = doc.get("examples") if isinstance(doc, dict) else None
+        if not isinstance(groups, list):
+            raise DataError(f"{path} must hold 'examples:', a list of {{intent: ..., messages: [...]}}.")
+        texts, labels = [], []
+        for i, group in enumerate(groups):
+            if not (isinstance(group, dict) and isinstance(group.get("intent"), str) and isinstance(group.get("messages"), list)):
+                raise DataError(f"{path}: entry {i + 1} of 'examples' needs 'intent' (a string) and 'messages' (a list).")
+            for msg in group["messages"]:
+                if isinstance(msg, str) and msg.strip():
+                    texts.append(msg.strip())
+                    labels.append(group["intent"])
+        return texts, labels
+    tables = read_file(path)
+    texts, labels = [], []
+    for table in tables.values():
+        t, lab, _, _ = extract(table, text_column, label_column)
+        texts += t
+        labels += lab
+    return texts, labels
+
+
+def _add_extra(splits: dict[str, Pair], path: str, repeat: int, text_column: str | None, label_column: str | None,
+               meta: dict) -> Pair:
+    texts, labels = read_extra_examples(path, text_column, label_column)
+    known = set(splits["train"][1])
+    banned = {normalise(t) for s in ("validation", "test") for t in splits[s][0]}
+    keep = [(t, lab) for t, lab in zip(texts, labels) if lab in known and normalise(t) not in banned]
+    unknown = sorted({lab for lab in labels if lab not in known})
+    if unknown:
+        logger.warning("%s: %d label(s) not in the data set dropped: %s", path, len(unknown), ", ".join(unknown))
+    meta["extra_train"] = {"path": str(path), "rows": len(texts), "added": len(keep), "repeat": repeat,
+                           "dropped_overlap": sum(normalise(t) in banned for t in texts), "dropped_labels": unknown}
+    train_t, train_l = list(splits["train"][0]), list(splits["train"][1])
+    for _ in range(repeat):
+        train_t += [t for t, _ in keep]
+        train_l += [lab for _, lab in keep]
+    return train_t, train_l
 
 
 # ---------------------------------------------------------------------------
@@ -363,6 +428,11 @@ def add_data_arguments(parser: argparse.ArgumentParser, *, required: bool = True
                        help="Fraction held out for test when the data has no test split (default: 0.1).")
     group.add_argument("--max-per-label", type=int, default=None,
                        help="Keep at most N training examples per intent (seeded sample; for quick runs).")
+    group.add_argument("--extra-train", default=None, metavar="PATH",
+                       help="Add these examples to the training split only (YAML examples: [{intent, messages}] or an "
+                       "intent file), e.g. knowledge_base/intent_examples.yaml.")
+    group.add_argument("--extra-train-repeat", type=int, default=1,
+                       help="Repeat the --extra-train examples N times (up-weights a small in-domain set).")
     group.add_argument("--keep-placeholders", action="store_true",
                        help="Keep Bitext placeholders such as {{Order Number}} instead of filling in seeded values.")
 
@@ -374,7 +444,9 @@ def data_from_args(args: argparse.Namespace, seed: int) -> IntentData:
                             validation_size=getattr(args, "validation_size", 0.1),
                             test_size=getattr(args, "test_size", 0.1), seed=seed,
                             max_per_label=getattr(args, "max_per_label", None),
-                            fill_placeholders=not getattr(args, "keep_placeholders", False))
+                            fill_placeholders=not getattr(args, "keep_placeholders", False),
+                            extra_train=getattr(args, "extra_train", None),
+                            extra_train_repeat=getattr(args, "extra_train_repeat", 1))
 
 
 def describe(data: IntentData) -> str:

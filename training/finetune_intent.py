@@ -51,6 +51,8 @@ class IntentTrainingConfig(StageConfig):
     validation_size: float = field(default=0.1, metadata={"help": "Fraction held out for validation when the data has no validation split."})
     test_size: float = field(default=0.1, metadata={"help": "Fraction held out for test when the data has no test split."})
     max_per_label: int | None = field(default=None, metadata={"help": "Keep at most this many training examples per intent (fast bootstrap recipe)."})
+    extra_train: str | None = field(default=None, metadata={"help": "Extra examples for the training split only (YAML examples: [{intent, messages}] or an intent file), e.g. knowledge_base/intent_examples.yaml."})
+    extra_train_repeat: int = field(default=1, metadata={"help": "Repeat the extra_train examples N times (up-weights a small in-domain set)."})
     base_model: str = field(default="default", metadata={"help": "Encoder to fine-tune: Hub id (distilbert-base-uncased), local folder, or 'default' (packaged all-MiniLM-L6-v2)."})
     pooling: str = field(default="mean", metadata={"help": "Sentence representation fed to the head: mean (of token vectors, as sentence encoders are trained) or cls."})
     head_init: str = field(default="probe", metadata={"help": "Head initialisation: probe (logistic regression on the frozen encoder's embeddings, then fine-tune all: LP-FT) or random."})
@@ -87,6 +89,7 @@ class IntentTrainingConfig(StageConfig):
         check_param(owner, "oos_rejection", self.oos_rejection, 0 <= self.oos_rejection < 1, "a float in [0, 1)")
         check_param(owner, "warmup_ratio", self.warmup_ratio, 0 <= self.warmup_ratio < 1, "a float in [0, 1)")
         check_param(owner, "label_smoothing", self.label_smoothing, 0 <= self.label_smoothing < 1, "a float in [0, 1)")
+        check_param(owner, "extra_train_repeat", self.extra_train_repeat, self.extra_train_repeat >= 1, "an int >= 1")
         if self.max_per_label is not None:
             check_param(owner, "max_per_label", self.max_per_label, self.max_per_label >= 2, "an int >= 2 or unset")
 
@@ -198,6 +201,7 @@ class IntentTrainer:
         data = load_intent_data(
             cfg.data, text_column=cfg.text_column, label_column=cfg.label_column, validation_size=cfg.validation_size,
             test_size=cfg.test_size, seed=cfg.seed, max_per_label=cfg.max_per_label,
+            extra_train=cfg.extra_train, extra_train_repeat=cfg.extra_train_repeat,
         )
         if len(data.validation) == 0:
             raise DataError(f"The data set {cfg.data!r} has an empty validation split; set --validation-size > 0 or provide a validation file.")
