@@ -4,6 +4,9 @@
     python -m evaluation.run --config configs/eval/banking77.yaml --output-dir runs/
     python -m evaluation.run --config configs/eval/bitext.yaml --run-dir runs/20260101-120000-bitext --resume
     python -m evaluation.run --compare configs/eval/bitext.yaml configs/eval/bitext-bootstrap.yaml --limit 500
+    python -m evaluation.run --config configs/eval/bitext.yaml --engine ray [--ray-address auto] [--num-shards 8]
+    python -m evaluation.run --config configs/eval/bitext.yaml --num-shards 4 --shard-index 2 --run-dir runs/b/2
+    python -m evaluation.run --merge runs/b/0 runs/b/1 runs/b/2 runs/b/3 --run-dir runs/b/merged
 
 Writes a run folder ``<output-dir>/<YYYYmmdd-HHMMSS>-<config name>`` (or ``--run-dir``) holding
 ``predictions.jsonl`` (one line per example, streamed), ``metrics.json``, ``report.md`` with its
@@ -11,6 +14,9 @@ PNG plots, and ``resolved_config.yaml``. An existing folder is refused unless ``
 (continue after the last complete line; the config must be the same) or ``--overwrite``.
 ``--compare A.yaml B.yaml ...`` runs each config on the test set of the first one and writes
 ``compare.md`` / ``compare.json`` side by side. Flags override the YAML keys of :class:`EvalRunConfig`.
+Scale-out: ``--engine ray`` maps the same batch function over Ray Data workers
+(:mod:`evaluation.run_ray`); ``--num-shards``/``--shard-index`` run one batch-aligned shard for any
+scheduler and ``--merge`` joins the shard folders into one run (:mod:`evaluation.run_shard`).
 """
 from __future__ import annotations
 
@@ -34,6 +40,7 @@ from pipeline.errors import ConfigError, check_param, cli_main
 logger = logging.getLogger(__name__)
 
 SECTION_KEYS = ("nlu", "retrieval", "nlg")
+ENGINES = ("local", "ray")
 DATA_KEYS = ("data", "split", "references", "limit", "seed")
 
 
@@ -76,11 +83,16 @@ class EvalRunConfig(StageConfig):
 
 
 def resolve_config(path: str | None, args: argparse.Namespace | dict | None = None) -> EvalRunConfig:
-    """Defaults < YAML < flags; ``--intent-model`` sets ``nlu.model``; the name defaults to the file stem."""
+    """Defaults < YAML < flags; ``--intent-model`` sets ``nlu.model``, ``--slot-model`` ``nlu.slot_model``,
+    ``--keep-pii`` ``nlu.keep_pii``; the name defaults to the file stem."""
     given = dict(vars(args) if isinstance(args, argparse.Namespace) else (args or {}))
     config = EvalRunConfig.resolve(path, given)
     if given.get("intent_model"):
         config.nlu = {**config.nlu, "model": given["intent_model"]}
+    if given.get("slot_model"):
+        config.nlu = {**config.nlu, "slot_model": given["slot_model"]}
+    if given.get("keep_pii"):
+        config.nlu = {**config.nlu, "keep_pii": True}
     if not config.name:
         config.name = Path(path).stem if path else "eval"
     config.respond_config()  # unknown section keys fail now, before any work
@@ -112,15 +124,22 @@ def prepare_run_dir(run_dir: Path, config: EvalRunConfig, *, resume: bool, overw
 
 def build_runner(config: EvalRunConfig) -> tuple[Runner, str]:
     """The runner of ``config`` and its intent model name (models load on first use)."""
-    rc = config.respond_config()
-    if config.nlu_only:
+    return runner_for(config.respond_config(), config.nlu_only)
+
+
+def runner_for(rc: Any, nlu_only: bool) -> tuple[Runner, str]:
+    """The runner of the pipeline settings ``rc`` (a RespondConfig): whole pipeline, or classifier only."""
+    if nlu_only:
         from pipeline.nlu import IntentClassifier
 
         classifier = IntentClassifier(rc.nlu.model, top_k=3, batch_size=rc.nlu.batch_size, max_length=rc.nlu.max_length)
-        return NLURunner(classifier, rc.nlu.threshold), rc.nlu.model
-    from pipeline.assistant import SupportAssistant
+        runner: Runner = NLURunner(classifier, rc.nlu.threshold)
+    else:
+        from pipeline.assistant import SupportAssistant
 
-    return PipelineRunner(SupportAssistant(rc)), rc.nlu.model
+        runner = PipelineRunner(SupportAssistant(rc))
+    runner.keep_pii = bool(rc.nlu.keep_pii)  # read by predict_batch: mask personal data in the written records
+    return runner, rc.nlu.model
 
 
 def data_hash(examples: Sequence[Any]) -> str:
@@ -131,33 +150,56 @@ def data_hash(examples: Sequence[Any]) -> str:
 
 
 def run_evaluation(config: EvalRunConfig, run_dir: str | Path, *, resume: bool = False, overwrite: bool = False,
-                   runner: Runner | None = None, stop_after: int | None = None) -> dict[str, Any]:
-    """Run ``config`` into ``run_dir`` and return its metrics (``runner`` replaces the configured models)."""
+                   runner: Runner | None = None, stop_after: int | None = None, shard: Any = None,
+                   engine: Any = None) -> dict[str, Any]:
+    """Run ``config`` into ``run_dir`` and return its metrics (``runner`` replaces the configured models).
+
+    ``shard`` (:class:`evaluation.run_shard.Shard`) runs only that part of the test set; ``engine``
+    (:class:`evaluation.run_ray.RayEngine`) runs the batches on its workers instead of in this process.
+    """
     from evaluation.report import write_report
     from evaluation.run_score import compute_metrics
+    from evaluation.run_shard import check_resume, write_shard_info
     from pipeline.utils import set_seed
 
     run_dir = Path(run_dir)
     start = prepare_run_dir(run_dir, config, resume=resume, overwrite=overwrite)
+    check_resume(run_dir, shard, start)
     set_seed(config.seed)
     model = config.respond_config().nlu.model
-    if runner is None:
+    if runner is None and engine is None:
         runner, model = build_runner(config)
     examples, data_meta = load_examples(config.data, split=config.split, model=model, seed=config.seed,
                                         references=config.references, limit=config.limit)
+    data_meta["hash"] = data_hash(examples)
+    labels = engine.labels(config) if engine is not None else runner.labels
+    first, stop = shard.range(len(examples), config.batch_size) if shard is not None else (0, len(examples))
+    todo = examples[first:stop]
+    if shard is not None:
+        write_shard_info(run_dir, shard, first, stop, n_total=len(examples), config=config, data_hash=data_meta["hash"],
+                         labels=labels)
     config.save(run_dir / "resolved_config.yaml")
     if start:
-        logger.info("Resuming %s after %d of %d examples.", run_dir, start, len(examples))
-    throughput = stream_predictions(runner, examples, run_dir / "predictions.jsonl", batch_size=config.batch_size,
-                                    start=min(start, len(examples)), progress=config.progress, stop_after=stop_after)
-    labels = runner.labels
+        logger.info("Resuming %s after %d of %d examples.", run_dir, start, len(todo))
+    start = min(start, len(todo))
+    if engine is not None:
+        throughput = engine.stream(config, todo, run_dir / "predictions.jsonl", start=start, offset=first,
+                                   progress=config.progress)
+    else:
+        throughput = stream_predictions(runner, todo, run_dir / "predictions.jsonl", batch_size=config.batch_size,
+                                        start=start, progress=config.progress, stop_after=stop_after, offset=first)
     metrics, cols = compute_metrics(run_dir / "predictions.jsonl", labels, config.n_bins)
-    metrics.update(name=config.name, complete=metrics["n"] == len(examples), model=model,
+    metrics.update(name=config.name, complete=metrics["n"] == len(todo), model=model,
                    stages=["nlu"] if config.nlu_only else ["nlu", "retrieval", "nlg"],
-                   data={**data_meta, "hash": data_hash(examples)}, resumed_after=start, throughput=throughput,
+                   data=data_meta, resumed_after=start, throughput=throughput,
                    versions=library_versions())
+    if shard is not None:
+        metrics["shard"] = {"index": shard.index, "count": shard.count, "start": first, "stop": stop}
+    if engine is not None:
+        metrics["engine"] = engine.describe()
     write_json(run_dir / "metrics.json", metrics)
-    write_report(run_dir, metrics, cols, labels, config.name)
+    if shard is None:  # a shard's report would be partial: --merge writes the run's
+        write_report(run_dir, metrics, cols, labels, config.name)
     return metrics
 
 
@@ -218,15 +260,63 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--compare", nargs="+", default=None, metavar="YAML", help="Run several configs side by side.")
     EvalRunConfig.add_arguments(parser, skip=SECTION_KEYS)
     parser.add_argument("--intent-model", default=None, metavar="DIR", help="Intent model (sets nlu.model).")
+    parser.add_argument("--slot-model", default=None, metavar="DIR", help="Learned entity model (sets nlu.slot_model).")
+    parser.add_argument("--keep-pii", action="store_true", help="Write messages, replies and entities unmasked in "
+                        "predictions.jsonl (default: emails, phone and card numbers masked; sets nlu.keep_pii).")
     parser.add_argument("--output-dir", default="runs", help="Parent folder of the run folders (default: runs).")
     parser.add_argument("--run-dir", default=None, help="Exact run folder (default: <output-dir>/<time>-<name>).")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--resume", action="store_true", help="Continue an interrupted run (latest one of this name).")
     mode.add_argument("--overwrite", action="store_true", help="Replace an existing run folder.")
+    scale = parser.add_argument_group("scale-out (see README: Sharding a batch run over several machines)")
+    scale.add_argument("--engine", choices=ENGINES, default="local",
+                       help="local: this process; ray: Ray Data workers, each building the pipeline once (default: local).")
+    scale.add_argument("--num-shards", type=int, default=None, metavar="N",
+                       help="With --shard-index: the number of shards; with --engine ray: the number of Ray workers "
+                            "(default: one per CPU of the cluster).")
+    scale.add_argument("--shard-index", type=int, default=None, metavar="I",
+                       help="Run only shard I (0-based) of --num-shards, into its own folder; merge them with --merge.")
+    scale.add_argument("--ray-address", default=None, metavar="ADDR",
+                       help="Ray cluster to join: auto, ray://HEAD:10001 (default: start a local Ray).")
+    scale.add_argument("--ray-cpus-per-worker", type=float, default=1.0, metavar="C",
+                       help="CPUs (and torch threads) of each Ray worker (default: 1).")
+    scale.add_argument("--merge", nargs="+", default=None, metavar="DIR",
+                       help="Merge shard folders into --run-dir (metrics recomputed from their predictions).")
     parser.add_argument("--json", action="store_true", help="Print metrics.json instead of a summary.")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="More logging (-vv for debug).")
     parser.add_argument("-q", "--quiet", action="store_true", help="Only warnings and errors on stderr.")
     return parser
+
+
+def scale_settings(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The shard (``--num-shards`` + ``--shard-index``) and the engine (``--engine ray``) the flags ask for."""
+    ray_flags = args.ray_address is not None or args.ray_cpus_per_worker != 1.0
+    if args.engine != "ray" and ray_flags:
+        raise ConfigError("--ray-address and --ray-cpus-per-worker need --engine ray.")
+    if args.num_shards is not None:
+        check_param("evaluation.run", "num_shards", args.num_shards, args.num_shards >= 1, "an int >= 1")
+    if args.merge and (args.config or args.compare or args.resume or args.engine != "local" or args.num_shards
+                       or args.shard_index is not None):
+        raise ConfigError("--merge takes only shard folders, --run-dir/--output-dir, --overwrite and --json.")
+    if args.compare and (args.engine != "local" or args.num_shards or args.shard_index is not None):
+        raise ConfigError("--engine, --num-shards and --shard-index apply to one --config run, not to --compare.")
+    if args.engine == "ray":
+        if args.shard_index is not None:
+            raise ConfigError("--shard-index runs one shard in this process; with --engine ray, --num-shards is the "
+                              "number of Ray workers. Drop --shard-index, or drop --engine ray.")
+        from evaluation.run_ray import RayEngine, require_ray
+
+        require_ray()
+        return None, RayEngine(num_workers=args.num_shards, address=args.ray_address,
+                               cpus_per_worker=args.ray_cpus_per_worker)
+    if args.shard_index is None and args.num_shards is None:
+        return None, None
+    if args.shard_index is None or args.num_shards is None:
+        raise ConfigError("Pass --num-shards N and --shard-index I together (shard I of N, 0-based), "
+                          "or --engine ray --num-shards N for N Ray workers.")
+    from evaluation.run_shard import Shard
+
+    return Shard(args.shard_index, args.num_shards), None
 
 
 @cli_main
@@ -235,6 +325,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose, args.quiet)
+    shard, engine = scale_settings(args)
+    if args.merge:
+        from evaluation.run_shard import merge_runs
+
+        run_dir = Path(args.run_dir) if args.run_dir else new_run_dir(args.output_dir, "merged")
+        metrics = merge_runs(args.merge, run_dir, overwrite=args.overwrite)
+        print(json.dumps(metrics, indent=2, default=str) if args.json else summary_line(metrics, run_dir))
+        return 0
     if args.compare:
         folder, summary = compare(args.compare, args, args.output_dir)
         print(json.dumps(summary, indent=2) if args.json else (folder / "compare.md").read_text() + f"wrote {folder}")
@@ -242,11 +340,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.config:
         raise ConfigError("Pass --config YAML (e.g. configs/eval/bitext.yaml) or --compare A.yaml B.yaml.")
     config = resolve_config(args.config, args)
+    name = f"{config.name}-{shard.label}" if shard is not None else config.name
     if args.run_dir:
         run_dir = Path(args.run_dir)
     else:
-        run_dir = latest_run_dir(args.output_dir, config.name) if args.resume else new_run_dir(args.output_dir, config.name)
-    metrics = run_evaluation(config, run_dir, resume=args.resume, overwrite=args.overwrite)
+        run_dir = latest_run_dir(args.output_dir, name) if args.resume else new_run_dir(args.output_dir, name)
+    metrics = run_evaluation(config, run_dir, resume=args.resume, overwrite=args.overwrite, shard=shard, engine=engine)
     print(json.dumps(metrics, indent=2, default=str) if args.json else summary_line(metrics, run_dir))
     return 0
 

@@ -96,10 +96,24 @@ def _rouge(examples: Sequence[EvalExample], pairs: Sequence[tuple[Any, Any]]) ->
     return refs, scores
 
 
+def predict_batch(runner: Runner, batch: Sequence[EvalExample], first: int, labels: set[str]) -> list[dict[str, Any]]:
+    """The records of one pipeline call over ``batch``, whose first example has index ``first``.
+
+    The batch function shared by the local loop below and the distributed engines (:mod:`evaluation.run_ray`).
+    """
+    pairs = runner([ex.message for ex in batch])
+    refs, scores = _rouge(batch, pairs)
+    keep_pii = bool(getattr(runner, "keep_pii", False))
+    return [make_record(first + j, ex, pred, reply, labels, rouge=scores[j], reference=refs[j], keep_pii=keep_pii)
+            for j, (ex, (pred, reply)) in enumerate(zip(batch, pairs))]
+
+
 def stream_predictions(runner: Runner, examples: Sequence[EvalExample], path: Path, *, batch_size: int,
-                       start: int = 0, progress: bool | None = None, stop_after: int | None = None) -> dict[str, float]:
+                       start: int = 0, progress: bool | None = None, stop_after: int | None = None,
+                       offset: int = 0) -> dict[str, float]:
     """Run ``examples[start:]`` in batches, appending one record a line to ``path``; returns throughput.
 
+    ``offset`` is added to every record's index (a shard of a larger test set, :mod:`evaluation.run_shard`).
     ``stop_after`` (tests) stops after that many batches, as an interruption would.
     """
     from tqdm import tqdm
@@ -112,10 +126,7 @@ def stream_predictions(runner: Runner, examples: Sequence[EvalExample], path: Pa
             if stop_after is not None and batches >= stop_after:
                 break
             batch = list(examples[first:first + batch_size])
-            pairs = runner([ex.message for ex in batch])
-            refs, scores = _rouge(batch, pairs)
-            for j, (ex, (pred, reply)) in enumerate(zip(batch, pairs)):
-                rec = make_record(first + j, ex, pred, reply, labels, rouge=scores[j], reference=refs[j])
+            for rec in predict_batch(runner, batch, offset + first, labels):
                 out.write(json.dumps(rec, ensure_ascii=False) + "\n")
             out.flush()
             done += len(batch)

@@ -160,3 +160,38 @@ def test_cli_nlu_only_refuses_existing_folder_and_compares(tmp_path, capsys, dat
     folder = next((tmp_path / "cmp").iterdir())
     assert sorted(p.name for p in folder.iterdir()) == ["compare.json", "compare.md", "other", "tiny"]
     assert "| tiny | 5 |" in (folder / "compare.md").read_text()
+
+
+class EntityRunner(FakeRunner):
+    """FakeRunner whose predictions carry pattern entities, as the assistant's do."""
+
+    def __call__(self, messages):
+        from pipeline.entities import extract_entities
+
+        out = super().__call__(messages)
+        for (pred, _), m in zip(out, messages):
+            pred.entities = extract_entities(m)
+        return out
+
+
+def test_entities_scored_and_personal_data_masked_in_predictions(tmp_path):
+    message = "refund order 4471 to ana@example.com"
+    data = tmp_path / "ents.jsonl"
+    data.write_text(json.dumps({"message": message, "intent": "get_refund",
+                                "entities": [{"type": "order_number", "start": 13, "end": 17},
+                                             {"type": "email", "start": 21, "end": 36}]}) + "\n"
+                    + json.dumps({"message": "where is the thing I bought, ref AB", "intent": "track_order",
+                                  "entities": [{"type": "order_number", "start": 33, "end": 35}]}) + "\n")
+    metrics = run_evaluation(EvalRunConfig(name="e", data=str(data)), tmp_path / "run", runner=EntityRunner())
+    ents = metrics["entities"]
+    assert (ents["correct"], ents["predicted"], ents["support"]) == (2, 2, 3)  # "AB" is no order number pattern
+    assert ents["per_type"]["order_number"]["recall"] == 0.5 and ents["per_type"]["email"]["f1"] == 1.0
+    (first, _) = list(iter_records(tmp_path / "run" / "predictions.jsonl"))
+    assert first["message"] == "refund order 4471 to [EMAIL]"
+    assert [(e["type"], e["text"], e["start"]) for e in first["entities"]] == [("order_number", "4471", 13), ("email", "[EMAIL]", 21)]
+    assert first["gold_entities"] == [["order_number", 13, 17], ["email", 21, 36]]
+    assert "## Entities (exact span and type)" in (tmp_path / "run" / "report.md").read_text()
+    runner = EntityRunner()
+    runner.keep_pii = True
+    run_evaluation(EvalRunConfig(name="e", data=str(data)), tmp_path / "keep", runner=runner)
+    assert next(iter_records(tmp_path / "keep" / "predictions.jsonl"))["message"] == message
