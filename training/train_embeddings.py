@@ -3,6 +3,11 @@
     python -m training.train_embeddings --method word2vec --arch skipgram --loss ns \\
         --corpus ../shared/data/corpus/wiki8_text8style_100M.txt.gz --out artifacts/embeddings/w2v-sgns
     python -m training.train_embeddings --config configs/embeddings/word2vec_cbow_ns.yaml --out artifacts/embeddings/w2v-cbow
+    python -m training.train_embeddings --config configs/embeddings/fasttext.yaml \\
+        --corpus ../shared/data/corpus/wiki8_text8style_100M.txt.gz --out artifacts/embeddings/fasttext
+    python -m training.train_embeddings --config configs/embeddings/glove.yaml \\
+        --corpus ../shared/data/corpus/wiki8_text8style_100M.txt.gz --out artifacts/embeddings/glove
+    python -m training.train_embeddings --config configs/embeddings/ppmi.yaml ...   # or lsa.yaml
 
 Settings: defaults < ``--config`` YAML < flags (see ``training/embeddings/config.py``).
 The folder (written atomically) holds ``vectors.safetensors``, ``vocab.json``,
@@ -55,6 +60,11 @@ def main(argv: list[str] | None = None) -> int:
             logger.warning("No word-similarity data in %s: the model card has no metrics.", wordsim_dir())
     model.save(cfg.out, metrics=metrics, training_config=cfg.to_dict())
     info = model.training_info()
+    if cfg.method in ("glove", "ppmi", "lsa"):
+        backend = f" ({info['backend']} backend)" if "backend" in info else ""
+        print(f"Saved {cfg.method} ({len(model.vocab_)} words x {model.vectors_.shape[1]}) to {cfg.out}: "
+              f"{info['total_seconds']:.1f} s in all{backend}.")
+        return 0
     print(f"Saved {cfg.method} ({cfg.arch}-{cfg.loss}, {len(model.vocab_)} words x {cfg.dim}) to {cfg.out}: "
           f"{info['train_seconds']:.1f} s, {info['words_per_second']:.0f} words/s ({info['backend']} backend).")
     return 0

@@ -15,7 +15,7 @@ import importlib
 from typing import Any
 
 # Lazy re-exports: ``evaluation.wordvec`` needs only ``base`` and should not pay for importing torch.
-_EXPORTS = {"Word2Vec": "word2vec", "WordVectors": "base", "VocabularyError": "base",
+_EXPORTS = {"Word2Vec": "word2vec", "FastText": "fasttext", "WordVectors": "base", "VocabularyError": "base",
             "EncodedCorpus": "corpus", "encode_corpus": "corpus"}
 __all__ = list(_EXPORTS)
 

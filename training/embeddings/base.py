@@ -148,6 +148,13 @@ class WordVectors:
         """What the folder's config.json records about training (overridden by estimators)."""
         return {}
 
+    def _extra_tensors(self) -> dict[str, np.ndarray]:
+        """Arrays saved beside ``vectors`` in vectors.safetensors (estimators with more state override)."""
+        return {}
+
+    def _set_extra_tensors(self, tensors: dict[str, np.ndarray]) -> None:
+        """Restore what ``_extra_tensors`` saved (called by ``load``; plain word vectors ignore it)."""
+
     def save(self, path: str | os.PathLike[str], *, metrics: dict[str, Any] | None = None,
              training_config: dict[str, Any] | None = None, data: dict[str, Any] | None = None) -> Path:
         """Write the model folder atomically (see the module docstring); returns its path."""
@@ -157,7 +164,7 @@ class WordVectors:
         params = self.get_params()
         info = self.training_info()
         with atomic_dir(path) as tmp:
-            save_file({"vectors": self.vectors_}, str(tmp / "vectors.safetensors"))
+            save_file({"vectors": self.vectors_, **self._extra_tensors()}, str(tmp / "vectors.safetensors"))
             write_json(tmp / "vocab.json", {"words": self.vocab_,
                                             "counts": None if self.counts_ is None else self.counts_.tolist()})
             write_json(tmp / "config.json", {"class": type(self).__name__, "format_version": FORMAT_VERSION,
@@ -197,8 +204,9 @@ class WordVectors:
         params = {k: v for k, v in config.get("params", {}).items() if k in sig.parameters}
         model = cls(**params)
         counts = vocab.get("counts")
-        model._set_vectors(load_file(str(folder / "vectors.safetensors"))["vectors"], vocab["words"],
-                           None if counts is None else np.asarray(counts, dtype=np.int64))
+        tensors = load_file(str(folder / "vectors.safetensors"))
+        model._set_vectors(tensors["vectors"], vocab["words"], None if counts is None else np.asarray(counts, dtype=np.int64))
+        model._set_extra_tensors(tensors)
         model._loaded_info = config.get("training", {})
         return model
 

@@ -175,7 +175,8 @@ def encode_corpus(
     line_starts: list[np.ndarray] = []
     n_raw = 0
     for tokens, breaks in iter_sentence_blocks(corpus, block_bytes):
-        new = set(tokens).difference(index)
+        # First-seen order: iterating a set would order words of equal count by PYTHONHASHSEED.
+        new = [tok for tok in dict.fromkeys(tokens) if tok not in index]
         for tok in new:
             index[tok] = len(keys)
             keys.append(tok)

@@ -1,0 +1,156 @@
+"""GloVe: entries and weights, the AdaGrad step by hand, planted structure, persistence, bad input, CLI."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from pipeline.errors import ConfigError, DataError, NotFittedError
+from training.embeddings.glove import GloVe, glove_entries
+from training.embeddings.glove_kernel import load_glove_kernel
+from training.train_embeddings import main as train_main
+
+# The compiled path is built here when missing (under a minute, once per machine, cached with the
+# word2vec kernel); it is skipped only where no C++ compiler can build it or SUPPORT_NO_KERNEL is set.
+KERNEL_READY = load_glove_kernel() is not None
+BACKENDS = ["torch", pytest.param("compiled", marks=pytest.mark.skipif(
+    not KERNEL_READY, reason="GloVe kernel unavailable (no C++ compiler/ninja) or SUPPORT_NO_KERNEL set"))]
+
+
+def planted_corpus(seed: int = 0) -> list[list[str]]:
+    """Group A words only co-occur with A words, B with B."""
+    rng = np.random.default_rng(seed)
+    groups = {"a": [f"a{i}" for i in range(6)], "b": [f"b{i}" for i in range(6)]}
+    return [list(rng.choice(groups["ab"[k % 2]], size=12)) for k in range(300)]
+
+
+def test_entries_hold_log_counts_and_capped_weights():
+    x = sp.csr_matrix(np.array([[1.0, 50.0], [100.0, 200.0]]))
+    e = glove_entries(x, x_max=100.0, alpha=0.75)
+    assert e["row"].tolist() == [0, 0, 1, 1] and e["col"].tolist() == [0, 1, 0, 1]
+    assert np.allclose(e["logx"], np.log([1, 50, 100, 200]).astype(np.float32))
+    assert np.allclose(e["fx"], [0.01**0.75, 0.5**0.75, 1.0, 1.0])
+    assert e.dtype.itemsize == 16
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_two_adagrad_steps_match_a_hand_computation(backend):
+    """One non-zero X[0, 1] = 3, two epochs: glove.c's update, computed here in float64."""
+    dim, eta, x = 4, 0.05, 3.0
+    cooc = sp.csr_matrix(([x], ([0], [1])), shape=(2, 2))
+    model = GloVe(vector_size=dim, eta=eta, epochs=2, workers=1, seed=7, backend=backend, progress=False)
+    model.fit_cooccurrence(cooc, ["u", "v"])
+    rng = np.random.default_rng(7)  # the estimator's initialisation
+    w = ((rng.random((2, dim + 1), dtype=np.float32) - 0.5) / dim).astype(np.float64)
+    c = ((rng.random((2, dim + 1), dtype=np.float32) - 0.5) / dim).astype(np.float64)
+    gw, gc = np.ones_like(w), np.ones_like(c)
+    f = (x / 100.0) ** 0.75
+    losses = []
+    for _ in range(2):
+        diff = w[0, :dim] @ c[1, :dim] + w[0, dim] + c[1, dim] - np.log(x)
+        losses.append(0.5 * f * diff * diff)
+        g = eta * f * diff
+        grad_w = g * np.append(c[1, :dim], 1.0)
+        grad_c = g * np.append(w[0, :dim], 1.0)
+        w[0] -= grad_w / np.sqrt(gw[0])
+        c[1] -= grad_c / np.sqrt(gc[1])
+        gw[0] += grad_w**2
+        gc[1] += grad_c**2
+    assert np.allclose(model.vectors_, w[:, :dim] + c[:, :dim], rtol=1e-5, atol=1e-7)
+    assert np.allclose(model.bias_, w[:, dim] + c[:, dim], rtol=1e-5, atol=1e-7)
+    assert np.allclose(model.training_["epoch_loss"], losses, rtol=1e-4)
+    assert losses[1] < losses[0]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_loss_decreases_and_planted_structure_is_recovered(backend):
+    model = GloVe(vector_size=8, window=3, x_max=10, epochs=30, min_count=1, workers=1, backend=backend,
+                  progress=False).fit(planted_corpus())
+    losses = model.training_["epoch_loss"]
+    assert losses[-1] < losses[0] / 10
+    assert all(b < a for a, b in zip(losses[:5], losses[1:6]))
+    assert model.training_["backend"] == backend and model.training_["nonzeros"] == 72  # 2 groups x 6 x 6
+    assert sorted(model.vocab_) == sorted([f"a{i}" for i in range(6)] + [f"b{i}" for i in range(6)])
+    for word in model.vocab_:
+        neighbours = [w for w, _ in model.most_similar(word, topn=3)]
+        assert all(n[0] == word[0] for n in neighbours), (word, neighbours)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_one_worker_runs_are_reproducible(backend):
+    fit = lambda: GloVe(vector_size=8, window=3, epochs=3, min_count=1, workers=1, backend=backend,
+                        progress=False).fit(planted_corpus())
+    assert np.array_equal(fit().vectors_, fit().vectors_)
+
+
+@pytest.mark.skipif(not KERNEL_READY, reason="GloVe kernel unavailable")
+def test_two_hogwild_workers_learn_too():
+    model = GloVe(vector_size=8, window=3, x_max=10, epochs=30, min_count=1, workers=2, backend="compiled",
+                  progress=False).fit(planted_corpus())
+    assert model.training_["epoch_loss"][-1] < model.training_["epoch_loss"][0] / 10
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_divergence_is_reported_in_one_line(backend):
+    with pytest.raises(ConfigError, match=r"^GloVe diverged in epoch [12] \(mean loss .*\): the 'eta' parameter 50.0 is too "
+                                          r"large. Lower it \(0.05 in the paper\).$"):
+        GloVe(vector_size=8, window=3, eta=50.0, epochs=5, min_count=1, workers=1, backend=backend,
+              progress=False).fit(planted_corpus())
+
+
+def test_shipped_config_is_the_paper_setting():
+    from pathlib import Path
+
+    from training.embeddings.config import TrainEmbeddingsConfig
+
+    root = Path(__file__).resolve().parent.parent / "configs" / "embeddings"
+    model = TrainEmbeddingsConfig.resolve(root / "glove.yaml", {"corpus": "c.txt", "out": "m"}).to_estimator()
+    assert isinstance(model, GloVe)
+    assert (model.vector_size, model.x_max, model.alpha, model.eta, model.min_count) == (100, 100.0, 0.75, 0.05, 5)
+
+
+def test_save_load_round_trip(tmp_path):
+    model = GloVe(vector_size=8, window=3, epochs=2, min_count=1, workers=1, backend="torch",
+                  progress=False).fit(planted_corpus())
+    model.save(tmp_path / "g", metrics={"ws353": 0.5})
+    back = GloVe.load(tmp_path / "g")
+    assert np.array_equal(back.vectors_, model.vectors_) and back.vocab_ == model.vocab_
+    assert back.get_params() == model.get_params() and np.array_equal(back.counts_, model.counts_)
+    config = json.loads((tmp_path / "g" / "config.json").read_text())
+    assert config["class"] == "GloVe" and config["training"]["epoch_loss"] == model.training_["epoch_loss"]
+
+
+def test_bad_settings_and_input():
+    with pytest.raises(ConfigError, match=r"^The 'window' parameter of GloVe must be an int >= 1. Got 0.$"):
+        GloVe(window=0).fit(planted_corpus())
+    with pytest.raises(ConfigError, match=r"^The 'x_max' parameter of GloVe must be a number > 0 \(100 in the paper\). Got 0.$"):
+        GloVe(x_max=0).fit(planted_corpus())
+    with pytest.raises(ConfigError, match="'backend' parameter of GloVe must be one of auto, compiled, torch. Got 'cuda'"):
+        GloVe(backend="cuda").fit(planted_corpus())
+    with pytest.raises(DataError, match="occurs at least min_count=1000 times"):
+        GloVe(min_count=1000).fit(planted_corpus())
+    with pytest.raises(DataError, match="co-occurrence matrix is empty"):
+        GloVe(min_count=1, backend="torch").fit([["alone"], ["alone"]])
+    with pytest.raises(DataError, match=r"shape \(3, 3\); 2 words need \(2, 2\)"):
+        GloVe().fit_cooccurrence(sp.csr_matrix((3, 3)), ["u", "v"])
+    with pytest.raises(NotFittedError, match=r"^This GloVe instance is not fitted yet. Call 'fit' first.$"):
+        GloVe().most_similar("a0")
+
+
+def test_cli_trains_glove_and_rejects_bad_values(tmp_path, capsys):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("\n".join(" ".join(s) for s in planted_corpus()) + "\n")
+    out = tmp_path / "glove"
+    code = train_main(["--method", "glove", "--corpus", str(corpus), "--out", str(out), "--dim", "8", "--window", "3",
+                       "--epochs", "2", "--min-count", "1", "--workers", "1", "--backend", "torch", "--no-evaluate",
+                       "--no-progress"])
+    assert code == 0
+    assert capsys.readouterr().out.startswith(f"Saved glove (12 words x 8) to {out}")
+    config = json.loads((out / "training_config.json").read_text())
+    assert (config["method"], config["x_max"], config["weight_exponent"]) == ("glove", 100.0, 0.75)
+    assert GloVe.load(out).get_params()["eta"] == 0.05
+    assert train_main(["--method", "glove", "--corpus", str(corpus), "--out", str(out), "--x-max", "-1"]) == 2
+    assert capsys.readouterr().err.strip() == \
+        "error: The 'x_max' parameter of GloVe must be a number > 0 (100 in the paper). Got -1.0."
