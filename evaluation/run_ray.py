@@ -5,7 +5,7 @@
     python -m evaluation.run --config configs/eval/bitext.yaml --engine ray --ray-address auto --num-shards 16
 
 The test set is cut into chunks on the ``batch_size`` grid, exactly the batches a local run feeds
-the pipeline (one Ray block each; the examples pickled, as Ray ships everything). ``map_batches``
+the pipeline (one Ray block each; the examples as JSON text). ``map_batches``
 runs :class:`BatchWorker`, a callable class: each Ray actor builds the runner (pipeline or
 classifier) once, then turns each chunk into the records of
 :func:`evaluation.run_loop.predict_batch`, serialised as JSON lines.
@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import pickle
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -78,7 +78,7 @@ class BatchWorker:
             if self.error is not None:
                 raise PipelineError(self.error)
             for first, payload in zip(batch["first"], batch["examples"]):
-                examples: list[EvalExample] = pickle.loads(payload)
+                examples = [EvalExample(**row) for row in json.loads(payload)]
                 for rec in predict_batch(self.runner, examples, int(first), self.labels):
                     index.append(rec["index"])
                     lines.append(json.dumps(rec, ensure_ascii=False))
@@ -151,7 +151,7 @@ class RayEngine:
         """Like :func:`evaluation.run_loop.stream_predictions`, on Ray workers; returns the throughput."""
         ray = require_ray()
         rc = self.worker_respond_config(config, progress)
-        chunks = [{"first": offset + first, "examples": pickle.dumps(list(examples[first:first + config.batch_size]))}
+        chunks = [{"first": offset + first, "examples": json.dumps([dataclasses.asdict(e) for e in examples[first:first + config.batch_size]])}
                   for first in range(start, len(examples), config.batch_size)]
         if not chunks:
             return {"messages": 0, "seconds": 0.0, "messages_per_s": None}

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-import pickle
+import dataclasses
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -180,7 +180,7 @@ def test_ray_batch_worker_writes_the_local_records_and_sends_errors_back(tmp_pat
     config = evalrun.resolve_config(str(nlu_config))
     worker = BatchWorker(config.respond_config(), nlu_only=True, seed=42)
     examples, _ = load_examples(config.data)
-    chunks = [pickle.dumps(examples[:2]), pickle.dumps(examples[2:4])]  # batches 0 and 1 of the local run
+    chunks = [json.dumps([dataclasses.asdict(e) for e in part]) for part in (examples[:2], examples[2:4])]  # batches 0, 1
     out = worker({"first": np.array([0, 2]), "examples": np.array(chunks, dtype=object)})
     assert out["index"].tolist() == [0, 1, 2, 3]
     assert [x + "\n" for x in out["line"]] == (tmp_path / "local" / "predictions.jsonl").read_text().splitlines(keepends=True)[:4]
