@@ -171,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     Path(args.output).write_text(json.dumps({"meta": meta, "rows": rows, "oov_neighbours": oov}, indent=2) + "\n")
     print(f"{tokens:,} tokens x {e} epochs, {w} threads, gensim {gensim.__version__}, bucket {args.bucket:,}")
     print(format_table(rows))
-    print(f"ours vs gensim: WS-353 {o_row['ws353'] - g_row['ws353']:+.4f}, SimLex {o_row['simlex999'] - g_row['simlex999']:+.4f}, "
+    print(f"ours vs gensim: WS-353 {o_row['ws353'] - g_row['ws353']:+.4f}, "
+          f"SimLex {o_row['simlex999'] - g_row['simlex999']:+.4f}, "
           f"analogy {o_row['d_analogy_points']:+.2f} points, speed x{o_row['speed_ratio']:.2f} "
           f"(x{o_row['cpu_speed_ratio']:.2f} per CPU-second); ours used {o_row['ngram_rows']:,} n-gram rows")
     print("\nNearest neighbours of out-of-vocabulary words (top 5):")
@@ -182,7 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     skipped = [x for x in args.words.split(",") if x.strip() and x.strip() not in {i['word'] for i in oov}]
     if skipped:
         print(f"  (in a vocabulary, so not shown: {', '.join(skipped)})")
-    print(f"Wrote {args.output}" + ("" if args.no_save else f"; models in {args.save_dir}/fasttext and {args.save_dir}/gensim-fasttext"))
+    saved = "" if args.no_save else f"; models in {args.save_dir}/fasttext and {args.save_dir}/gensim-fasttext"
+    print(f"Wrote {args.output}{saved}")
     return 0
 
 

@@ -116,7 +116,8 @@ class FastText(WordVectors):
             check_param(name, key, getattr(self, key), _is_int(getattr(self, key), 1), "an int >= 1")
         check_param(name, "ns_exponent", self.ns_exponent, _is_num(self.ns_exponent), "a number (0.75 in word2vec)")
         check_param(name, "sample", self.sample, _is_num(self.sample) and 0 <= self.sample < 1, "a float in [0, 1)")
-        check_param(name, "sample_rule", self.sample_rule, self.sample_rule in SAMPLE_RULES, f"one of {', '.join(SAMPLE_RULES)}")
+        check_param(name, "sample_rule", self.sample_rule, self.sample_rule in SAMPLE_RULES,
+                    f"one of {', '.join(SAMPLE_RULES)}")
         check_param(name, "max_vocab_size", self.max_vocab_size,
                     self.max_vocab_size is None or _is_int(self.max_vocab_size, 1), "None or an int >= 1")
         check_param(name, "min_n", self.min_n, _is_int(self.min_n, 1), "an int >= 1")
@@ -161,7 +162,8 @@ class FastText(WordVectors):
                               keep_u32=keep_thresholds(keep), cum_table=negative_cum_table(enc.counts, self.ns_exponent),
                               tree=None, cbow=False, hs=False, window=self.window, negative=self.negative,
                               sub_offsets=sub.offsets, sub_rows=sub.rows)
-        job = functools.partial(run_job_compiled, kernel, state) if kernel is not None else functools.partial(run_job_torch, state)
+        job = (functools.partial(run_job_compiled, kernel, state) if kernel is not None
+               else functools.partial(run_job_torch, state))
         epoch_loss = run_jobs(job, state.sentence_ends, job_bounds(state.sentence_ends, self.batch_words),
                               epochs=self.epochs, alpha=float(self.alpha), min_alpha=float(self.min_alpha),
                               seed=self.seed, workers=self.workers, desc="fastText skipgram-ns",

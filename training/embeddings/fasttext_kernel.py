@@ -159,7 +159,8 @@ def _name() -> str:
 
 
 def build_directory() -> Path:
-    root = os.environ.get("SUPPORT_KERNEL_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "support-assistant", "kernels")
+    root = (os.environ.get("SUPPORT_KERNEL_CACHE")
+            or os.path.join(os.path.expanduser("~"), ".cache", "support-assistant", "kernels"))
     return Path(root) / _name()
 
 
