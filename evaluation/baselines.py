@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import logging
 import re
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -247,6 +248,10 @@ def run_rows(methods: list[Method], datasets: dict[str, Any], config: BaselinesC
         if stamp in reusable:
             logger.info("%s: copied from %s", method.name, config.reuse)
             rows.append({**reusable[stamp], "info": {**reusable[stamp]["info"], "reused_from": str(config.reuse)}})
+            for name in datasets if models_dir is not None else ():
+                saved = resolve_path(str(config.reuse)) / "models" / f"{slug(method.name)}-{name}"
+                if saved.is_dir():
+                    shutil.copytree(saved, models_dir / saved.name)
             continue
         results = {name: evaluate_method(method, data, config, models_dir) for name, data in datasets.items()}
         retrieval = score_retrieval(method.make(), kb, examples) if config.retrieval else None

@@ -252,8 +252,10 @@ def test_cli_table_end_to_end(capsys, caplog, tmp_path, monkeypatch):
     # --reuse copies rows of the same method, vectors and settings; other settings refit everything
     again = tmp_path / "again"
     code, _, err = run_cli(capsys, "--vectors", f"toy={tmp_path / 'toy'}", "--no-discover", "--no-retrieval",
-                           "--c-grid", "1,10", "--methods", "tfidf,wordvec", "--reuse", str(out), "--output-dir", str(again))
+                           "--c-grid", "1,10", "--methods", "tfidf,wordvec", "--reuse", str(out), "--save-models",
+                           "--output-dir", str(again))
     assert code == 0, err
+    assert BaselineClassifier.load(again / "models" / "toy-mean-lr-bitext").predict(TEST.texts) == TEST.labels
     rows = json.loads((again / "metrics.json").read_text())["rows"]
     assert [r["info"].get("reused_from") for r in rows] == [str(out)] * 3
     assert rows[0]["results"] == metrics["rows"][2]["results"]

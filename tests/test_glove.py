@@ -33,6 +33,10 @@ def test_entries_hold_log_counts_and_capped_weights():
     assert np.allclose(e["logx"], np.log([1, 50, 100, 200]).astype(np.float32))
     assert np.allclose(e["fx"], [0.01**0.75, 0.5**0.75, 1.0, 1.0])
     assert e.dtype.itemsize == 16
+    stored_zero = sp.csr_matrix((np.array([0.0, 2.0]), np.array([0, 1]), np.array([0, 2, 2])), shape=(2, 2))
+    assert glove_entries(stored_zero, 100.0, 0.75)["col"].tolist() == [1]
+    with pytest.raises(DataError, match=r"^GloVe needs co-occurrence counts >= 0. Got -1.0.$"):
+        glove_entries(sp.csr_matrix(np.array([[0.0, -1.0], [2.0, 0.0]])), 100.0, 0.75)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -100,7 +104,7 @@ def test_divergence_is_reported_in_one_line(backend):
               progress=False).fit(planted_corpus())
 
 
-def test_shipped_config_is_the_paper_setting():
+def test_shipped_config_builds_the_documented_model():
     from pathlib import Path
 
     from training.embeddings.config import TrainEmbeddingsConfig
@@ -108,7 +112,9 @@ def test_shipped_config_is_the_paper_setting():
     root = Path(__file__).resolve().parent.parent / "configs" / "embeddings"
     model = TrainEmbeddingsConfig.resolve(root / "glove.yaml", {"corpus": "c.txt", "out": "m"}).to_estimator()
     assert isinstance(model, GloVe)
-    assert (model.vector_size, model.x_max, model.alpha, model.eta, model.min_count) == (100, 100.0, 0.75, 0.05, 5)
+    assert (model.vector_size, model.window, model.x_max, model.alpha, model.eta, model.epochs, model.min_count) == \
+        (100, 25, 10.0, 0.75, 0.05, 15, 5)
+    assert (GloVe().x_max, GloVe().window, GloVe().eta) == (100.0, 10, 0.05)  # the estimator keeps the paper's defaults
 
 
 def test_save_load_round_trip(tmp_path):

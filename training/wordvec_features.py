@@ -178,7 +178,7 @@ class WordVectorFeaturizer:
         """One row per text (``float32``, ``(n, dim)``); zero for a text with no known word."""
         self._check_fitted()
         texts = _check_texts("WordVectorFeaturizer.transform", texts)
-        index, dim = self.wv_.index_, self.wv_.vectors_.shape[1]
+        index = self.wv_.index_
         extra: dict[str, int] = {}
         extra_rows: list[np.ndarray] = []
         rows, cols, vals = [], [], []

@@ -7,7 +7,9 @@ Modules: ``corpus`` (streaming reader, vocabulary, int32 ids), ``sampling``
 (subsampling, unigram**0.75 table), ``huffman`` (hierarchical-softmax tree),
 ``base`` (``WordVectors``: similarity, analogies, save/load, word2vec format),
 ``kernel`` + ``sgd`` (training jobs, compiled or torch), ``word2vec``
-(the estimator), ``config`` (the CLI/YAML settings).
+(the estimator), ``config`` (the CLI/YAML settings). Count models:
+``cooccurrence`` (sparse windowed counts, in chunks), ``glove`` +
+``glove_kernel`` (GloVe), ``ppmi`` (PPMI + SVD), ``count`` (bag of words, LSA).
 """
 from __future__ import annotations
 
@@ -16,7 +18,8 @@ from typing import Any
 
 # Lazy re-exports: ``evaluation.wordvec`` needs only ``base`` and should not pay for importing torch.
 _EXPORTS = {"Word2Vec": "word2vec", "FastText": "fasttext", "WordVectors": "base", "VocabularyError": "base",
-            "EncodedCorpus": "corpus", "encode_corpus": "corpus"}
+            "EncodedCorpus": "corpus", "encode_corpus": "corpus",
+            "GloVe": "glove", "PPMI": "ppmi", "LSA": "count", "cooccurrence_matrix": "cooccurrence"}
 __all__ = list(_EXPORTS)
 
 

@@ -64,17 +64,25 @@ def _is_pos(v: Any) -> bool:
     return isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and v > 0
 
 
-def glove_entries(cooc: sp.spmatrix, x_max: float, alpha: float) -> np.ndarray:
-    """The non-zeros of ``cooc`` as ``ENTRY`` records: row, col, log x and the weight f(x)."""
-    coo = sp.coo_matrix(cooc)
-    entries = np.empty(coo.nnz, dtype=ENTRY)
-    entries["row"] = coo.row
-    entries["col"] = coo.col
-    x = coo.data.astype(np.float64)
-    if coo.nnz and x.min() <= 0:
-        raise DataError("GloVe needs positive co-occurrence counts. Got a non-zero entry <= 0.")
-    entries["logx"] = np.log(x)
-    entries["fx"] = np.minimum(1.0, (x / x_max) ** alpha)
+def glove_entries(cooc: sp.spmatrix, x_max: float, alpha: float, block: int = 1 << 22) -> np.ndarray:
+    """The non-zeros of ``cooc`` as ``ENTRY`` records: row, col, log x and the weight f(x) (row-major order).
+
+    Built in blocks from the CSR arrays, so the only large temporaries are the
+    16-byte records themselves (81M non-zeros: 1.3 GB beside the 0.65 GB matrix).
+    """
+    csr = sp.csr_matrix(cooc)
+    if csr.nnz and (csr.data == 0).any():  # stored zeros are not co-occurrences
+        csr = csr.copy()
+        csr.eliminate_zeros()
+    entries = np.empty(csr.nnz, dtype=ENTRY)
+    entries["row"] = np.repeat(np.arange(csr.shape[0], dtype=np.int32), np.diff(csr.indptr))
+    entries["col"] = csr.indices
+    for s in range(0, csr.nnz, block):
+        x = csr.data[s:s + block].astype(np.float64)
+        if x.min() <= 0:
+            raise DataError(f"GloVe needs co-occurrence counts >= 0. Got {x.min()}.")
+        entries["logx"][s:s + block] = np.log(x)
+        entries["fx"][s:s + block] = np.minimum(1.0, (x / x_max) ** alpha)
     return entries
 
 
