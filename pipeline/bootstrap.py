@@ -1,7 +1,9 @@
 """The default intent model: found in the user cache, or trained once on first use.
 
-``nlu.model: auto`` (the default) means ``$SUPPORT_CACHE_DIR/intent-bitext-kb-bootstrap``
-(else ``~/.cache/support-assistant/intent-bitext-kb-bootstrap``). When that folder
+``nlu.model: auto`` (the default) means ``$SUPPORT_CACHE_DIR/intent-bitext-kb-bootstrap-<key>``
+(else ``~/.cache/support-assistant/intent-bitext-kb-bootstrap-<key>``), where ``<key>``
+hashes the recipe and the content of the in-domain examples file, so that editing
+either trains a fresh model instead of reusing a stale one. When that folder
 does not exist, the first ``python -m pipeline.respond`` call trains it with the
 bootstrap recipe below, in a subprocess (runtime code never imports
 ``training``), showing the training progress bar, then later calls load it.
@@ -17,6 +19,8 @@ The full recipe stays a documented command::
 from __future__ import annotations
 
 import fcntl
+import hashlib
+import json
 import logging
 import subprocess
 import sys
@@ -27,7 +31,7 @@ from pipeline.utils import cache_root
 
 logger = logging.getLogger(__name__)
 
-BOOTSTRAP_NAME = "intent-bitext-kb-bootstrap"  # a new name whenever the recipe changes: old caches are not reused
+BOOTSTRAP_NAME = "intent-bitext-kb-bootstrap"  # the cache folder is this name plus recipe_key()
 INTENT_EXAMPLES = Path(__file__).resolve().parent.parent / "knowledge_base" / "intent_examples.yaml"
 BOOTSTRAP_RECIPE: dict[str, str] = {
     "--data": "bitext",
@@ -45,8 +49,16 @@ BOOTSTRAP_RECIPE: dict[str, str] = {
 FULL_RECIPE = "python -m training.finetune_intent --config configs/intent/bitext.yaml"
 
 
+def recipe_key() -> str:
+    """10 hex digits of a hash of the recipe and of the examples file's bytes (a missing file hashes as empty)."""
+    examples = INTENT_EXAMPLES.read_bytes() if INTENT_EXAMPLES.is_file() else b""
+    recipe = {k: v for k, v in BOOTSTRAP_RECIPE.items() if k != "--extra-train"}
+    payload = json.dumps(recipe, sort_keys=True).encode() + hashlib.sha256(examples).digest()
+    return hashlib.sha256(payload).hexdigest()[:10]
+
+
 def default_intent_model_dir() -> Path:
-    return cache_root() / BOOTSTRAP_NAME
+    return cache_root() / f"{BOOTSTRAP_NAME}-{recipe_key()}"
 
 
 def ensure_default_intent_model(progress: bool = False) -> Path:
@@ -55,7 +67,7 @@ def ensure_default_intent_model(progress: bool = False) -> Path:
     if (target / "config.json").is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target.parent / f".{BOOTSTRAP_NAME}.lock", "w") as lock:
+    with open(target.parent / f".{target.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # a second process waits for the first one's model
         if (target / "config.json").is_file():
             return target

@@ -128,7 +128,35 @@ def test_save_load_round_trip(tmp_path):
     assert config["class"] == "GloVe" and config["training"]["epoch_loss"] == model.training_["epoch_loss"]
 
 
+def test_subsample_corpus_drops_frequent_words_and_keeps_sentence_boundaries():
+    from training.embeddings.corpus import encode_corpus
+    from training.embeddings.sampling import subsample_corpus
+
+    enc = encode_corpus([["the"] * 8 + ["cat"], ["the"] * 8 + ["dog"]], min_count=1)
+    assert enc.words == ["the", "cat", "dog"] and list(enc.sentence_ends) == [9, 18]
+    # t = 1/18: keep sqrt(t / f) = 0.25 of "the" (f = 16/18), always keep cat and dog (f = t).
+    sub = subsample_corpus(enc, 1 / 18, "paper", np.random.default_rng(0))
+    words = [[enc.words[i] for i in sub.ids[a:b]] for a, b in zip([0, *sub.sentence_ends[:-1]], sub.sentence_ends)]
+    assert [w[-1] for w in words] == ["cat", "dog"] and all(set(w[:-1]) <= {"the"} for w in words)
+    assert 2 < len(sub.ids) < 18 and sub.words == enc.words and list(sub.counts) == list(enc.counts)
+    assert subsample_corpus(enc, 0, "paper", np.random.default_rng(0)).ids.tolist() == enc.ids.tolist()
+
+
+def test_sample_thins_the_counted_corpus_and_is_seeded():
+    corpus = [["the", "a0", "the", "a1", "the", "a2"] * 4, ["the", "b0", "the", "b1", "the", "b2"] * 4] * 40
+    fit = lambda seed: GloVe(vector_size=4, window=2, epochs=1, min_count=1, sample=0.05, workers=1, seed=seed,
+                              backend="torch", progress=False).fit(corpus)
+    one, two = fit(0), fit(0)
+    assert one.training_["tokens"] == 1920 and one.training_["tokens_counted"] < 1500  # "the" (f = 0.5) kept ~32%
+    assert one.training_["tokens_counted"] == two.training_["tokens_counted"]
+    np.testing.assert_array_equal(one.vectors_, two.vectors_)
+    plain = GloVe(vector_size=4, window=2, epochs=1, min_count=1, workers=1, backend="torch", progress=False).fit(corpus)
+    assert plain.training_["tokens_counted"] == 1920
+
+
 def test_bad_settings_and_input():
+    with pytest.raises(ConfigError, match=r"^The 'sample' parameter of GloVe must be a number in \[0, 1\) \(0 = off\). Got 2.$"):
+        GloVe(sample=2).fit(planted_corpus())
     with pytest.raises(ConfigError, match=r"^The 'window' parameter of GloVe must be an int >= 1. Got 0.$"):
         GloVe(window=0).fit(planted_corpus())
     with pytest.raises(ConfigError, match=r"^The 'x_max' parameter of GloVe must be a number > 0 \(100 in the paper\). Got 0.$"):
@@ -160,3 +188,22 @@ def test_cli_trains_glove_and_rejects_bad_values(tmp_path, capsys):
     assert train_main(["--method", "glove", "--corpus", str(corpus), "--out", str(out), "--x-max", "-1"]) == 2
     assert capsys.readouterr().err.strip() == \
         "error: The 'x_max' parameter of GloVe must be a number > 0 (100 in the paper). Got -1.0."
+
+
+def test_inline_kernel_cache_folder_and_fallback_without_a_compiler(monkeypatch, caplog, tmp_path):
+    import logging
+
+    from training.embeddings.kernel import InlineKernel
+
+    monkeypatch.setenv("SUPPORT_KERNEL_CACHE", str(tmp_path))
+    monkeypatch.setenv("CXX", "no-such-compiler-for-this-test")
+    monkeypatch.delenv("SUPPORT_NO_KERNEL", raising=False)
+    toy = InlineKernel("toy_kernel", "int toy;", "toy")
+    assert toy.build_directory().parent == tmp_path and toy.build_directory().name.startswith("toy_kernel_")
+    assert InlineKernel("toy_kernel", "int other;", "toy").name() != toy.name()  # keyed on the source
+    assert not toy.is_built() and toy.load(build=False) is None
+    with caplog.at_level(logging.WARNING, logger="training.embeddings.kernel"):
+        assert toy.load() is None
+    assert "No C++ compiler found: toy uses the slower torch fallback." in caplog.text
+    monkeypatch.setenv("SUPPORT_NO_KERNEL", "1")
+    assert InlineKernel("toy_kernel", "int toy;", "toy").load() is None

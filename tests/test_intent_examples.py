@@ -63,10 +63,12 @@ def test_no_duplicate_messages(examples):
     assert duplicates == []
 
 
-def test_no_message_is_in_the_held_out_retrieval_set(examples):
-    if not default_retrieval_set_path().is_file():
-        pytest.skip("knowledge_base/retrieval_set.yaml is absent")
-    held_out = {normalise(example.message) for example in load_retrieval_set()}
+@pytest.mark.parametrize("name", ["retrieval_set.yaml", "retrieval_dev.yaml"])
+def test_no_message_is_in_a_held_out_retrieval_set(examples, name):
+    path = default_retrieval_set_path().with_name(name)
+    if not path.is_file():
+        pytest.skip(f"knowledge_base/{name} is absent")
+    held_out = {normalise(example.message) for example in load_retrieval_set(path)}
     assert len(held_out) > 0
     overlap = [(intent, m) for intent, messages in examples.items() for m in messages if normalise(m) in held_out]
     assert overlap == []
@@ -77,3 +79,19 @@ def test_bootstrap_recipe_trains_on_these_examples():
 
     assert INTENT_EXAMPLES == EXAMPLES_PATH and INTENT_EXAMPLES.is_file()
     assert BOOTSTRAP_RECIPE["--extra-train"] == str(INTENT_EXAMPLES) and int(BOOTSTRAP_RECIPE["--extra-train-repeat"]) >= 1
+
+
+def test_bootstrap_cache_folder_changes_with_the_examples_and_the_recipe(monkeypatch, tmp_path):
+    import pipeline.bootstrap as bootstrap
+
+    monkeypatch.setenv("SUPPORT_CACHE_DIR", str(tmp_path))
+    first = bootstrap.default_intent_model_dir()
+    assert first.parent == tmp_path and first.name.startswith(bootstrap.BOOTSTRAP_NAME + "-")
+    assert bootstrap.default_intent_model_dir() == first  # stable
+    edited = tmp_path / "examples.yaml"
+    edited.write_bytes(EXAMPLES_PATH.read_bytes() + b"\n# an edit\n")
+    monkeypatch.setattr(bootstrap, "INTENT_EXAMPLES", edited)
+    second = bootstrap.default_intent_model_dir()
+    assert second != first
+    monkeypatch.setitem(bootstrap.BOOTSTRAP_RECIPE, "--epochs", "3")
+    assert bootstrap.default_intent_model_dir() not in (first, second)

@@ -375,10 +375,20 @@ def test_every_amount_contact_and_day_range_is_on_the_fact_sheet(kb):
     assert "$0" in readme
 
 
-# ---------------------------------------------------------------- the packaged retrieval set
-@pytest.fixture(scope="module")
-def examples(kb):
-    return load_retrieval_set(default_retrieval_set_path(), kb=kb)
+# ---------------------------------------------------------------- the packaged retrieval sets (test and dev)
+@pytest.fixture(scope="module", params=["retrieval_set.yaml", "retrieval_dev.yaml"])
+def examples(kb, request):
+    return load_retrieval_set(default_retrieval_set_path().with_name(request.param), kb=kb)
+
+
+def test_development_and_test_sets_share_no_message(kb):
+    def key(message: str) -> str:
+        return " ".join(message.split()).casefold()
+
+    test = {key(e.message) for e in load_retrieval_set(default_retrieval_set_path(), kb=kb)}
+    dev = [e.message for e in load_retrieval_set(default_retrieval_set_path().with_name("retrieval_dev.yaml"), kb=kb)]
+    assert len(test) >= 150 and len(dev) >= 150
+    assert [m for m in dev if key(m) in test] == []
 
 
 def test_retrieval_set_size_and_kinds(examples):

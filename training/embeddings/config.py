@@ -31,7 +31,7 @@ class TrainEmbeddingsConfig(StageConfig):
     window: int = field(default=5, metadata={"help": "Largest context window (shrunk at random per word)."})
     negative: int = field(default=5, metadata={"help": "Negative samples per positive pair (loss=ns)."})
     ns_exponent: float = field(default=0.75, metadata={"help": "Exponent of the unigram distribution for negatives."})
-    sample: float = field(default=1e-4, metadata={"help": "Subsampling threshold t (0 = off)."})
+    sample: float = field(default=1e-4, metadata={"help": "Subsampling threshold t (0 = off; glove: applied once, before counting)."})
     sample_rule: str = field(default="paper", metadata={"help": "paper: keep sqrt(t/f); word2vec: keep sqrt(t/f)+t/f (gensim)."})
     min_count: int = field(default=5, metadata={"help": "Drop words seen fewer times."})
     max_vocab: int | None = field(default=None, metadata={"help": "Keep at most this many most frequent words."})
@@ -89,7 +89,7 @@ class TrainEmbeddingsConfig(StageConfig):
         if self.method == "glove":
             from training.embeddings.glove import GloVe
 
-            return GloVe(**common, x_max=self.x_max, alpha=self.weight_exponent,
+            return GloVe(**common, x_max=self.x_max, alpha=self.weight_exponent, sample=self.sample, sample_rule=self.sample_rule,
                          eta=0.05 if self.alpha is None else self.alpha, epochs=self.epochs,
                          chunk_tokens=self.chunk_tokens, workers=self.workers, backend=self.backend)
         if self.method == "ppmi":

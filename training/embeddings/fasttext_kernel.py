@@ -19,18 +19,9 @@ threads share the matrices without locks.
 """
 from __future__ import annotations
 
-import hashlib
-import logging
-import os
-import platform
-import shutil
-import threading
-from pathlib import Path
 from typing import Any
 
-from training.embeddings.kernel import _CFLAGS, _cpu_fingerprint
-
-logger = logging.getLogger(__name__)
+from training.embeddings.kernel import InlineKernel
 
 _SOURCE = r"""
 #include <pybind11/pybind11.h>
@@ -149,52 +140,11 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
 }
 """
 
-_lock = threading.Lock()
-_cache: dict[str, Any] = {}
-
-
-def _name() -> str:
-    key = "\n".join([_SOURCE, " ".join(_CFLAGS), platform.machine(), _cpu_fingerprint()])
-    return f"support_ft_kernel_{hashlib.sha1(key.encode()).hexdigest()[:12]}"
-
-
-def build_directory() -> Path:
-    root = (os.environ.get("SUPPORT_KERNEL_CACHE")
-            or os.path.join(os.path.expanduser("~"), ".cache", "support-assistant", "kernels"))
-    return Path(root) / _name()
-
-
-def is_built() -> bool:
-    """Whether a compiled kernel for this source is already in the cache."""
-    folder = build_directory()
-    return folder.is_dir() and any(folder.glob(f"{_name()}*.so"))
+_KERNEL = InlineKernel("support_ft_kernel", _SOURCE, "fastText")
+build_directory = _KERNEL.build_directory
+is_built = _KERNEL.is_built
 
 
 def load_fasttext_kernel(build: bool = True) -> Any | None:
     """The compiled module (``train_job``), built on first use; ``None`` if unavailable."""
-    if os.environ.get("SUPPORT_NO_KERNEL"):
-        return None
-    with _lock:
-        if "module" in _cache:
-            return _cache["module"]
-        if not build and not is_built():
-            return None
-        module = None
-        if shutil.which(os.environ.get("CXX", "c++")) is None:
-            logger.warning("No C++ compiler found: fastText uses the slower torch fallback.")
-        else:
-            try:
-                from torch.utils.cpp_extension import load_inline
-
-                folder = build_directory()
-                folder.mkdir(parents=True, exist_ok=True)
-                if not is_built():
-                    logger.info("Compiling the fastText kernel into %s (first use only).", folder)
-                module = load_inline(name=_name(), cpp_sources=[_SOURCE], extra_cflags=_CFLAGS,
-                                     build_directory=str(folder), no_implicit_headers=True)
-            except Exception as exc:  # a missing ninja, compiler or header: fall back, say why
-                logger.warning("Could not build the fastText kernel (%s): using the torch fallback.",
-                               str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-                module = None
-        _cache["module"] = module
-        return module
+    return _KERNEL.load(build)

@@ -4,7 +4,10 @@
     model = GloVe(vector_size=100, window=10, epochs=25).fit("../shared/data/corpus/wiki8_text8style_100M.txt.gz")
     model.most_similar("france")
 
-What ``fit`` does: read the corpus into int32 ids (``corpus.py``), count
+What ``fit`` does: read the corpus into int32 ids (``corpus.py``), optionally
+drop frequent words once (``sample > 0``: word2vec's subsampling, drawn with
+``seed``; not in glove.c, off by default; on the 17M-token wiki8 corpus it
+raises WS-353 by about 0.03, see ``configs/embeddings/glove.yaml``), count
 co-occurrences over a symmetric ``window`` weighted by ``1/distance``
 (``cooccurrence.py``: sparse, in chunks), then minimise
 
@@ -48,6 +51,7 @@ from training.embeddings.base import WordVectors
 from training.embeddings.cooccurrence import CHUNK_TOKENS, cooccurrence_matrix
 from training.embeddings.corpus import EncodedCorpus, encode_corpus
 from training.embeddings.glove_kernel import load_glove_kernel
+from training.embeddings.sampling import SAMPLE_RULES, subsample_corpus
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +97,8 @@ class GloVe(WordVectors):
     ``window`` (symmetric, 1/distance weights; 10 as in the paper);
     ``x_max`` and ``alpha`` of the weighting function (100 and 0.75);
     ``eta`` the AdaGrad learning rate (0.05); ``epochs``; ``min_count``;
+    ``sample`` (subsampling threshold t applied once before counting, 0 = off)
+    and ``sample_rule`` (paper | word2vec, see ``sampling.py``);
     ``max_vocab_size``; ``chunk_tokens`` (tokens per counting chunk);
     ``batch_entries`` (torch backend mini-batch); ``workers``; ``seed``;
     ``backend`` auto|compiled|torch; ``progress`` (None: on a TTY).
@@ -103,6 +109,7 @@ class GloVe(WordVectors):
 
     def __init__(self, *, vector_size: int = 100, window: int = 10, x_max: float = 100.0, alpha: float = 0.75,
                  eta: float = 0.05, epochs: int = 25, min_count: int = 5, max_vocab_size: int | None = None,
+                 sample: float = 0.0, sample_rule: str = "paper",
                  chunk_tokens: int = CHUNK_TOKENS, batch_entries: int = 4096, workers: int = 2, seed: int = 42,
                  backend: str = "auto", progress: bool | None = None) -> None:
         self.vector_size = vector_size
@@ -113,6 +120,8 @@ class GloVe(WordVectors):
         self.epochs = epochs
         self.min_count = min_count
         self.max_vocab_size = max_vocab_size
+        self.sample = sample
+        self.sample_rule = sample_rule
         self.chunk_tokens = chunk_tokens
         self.batch_entries = batch_entries
         self.workers = workers
@@ -131,6 +140,9 @@ class GloVe(WordVectors):
         check_param(name, "min_count", self.min_count, _is_int(self.min_count, 1), "an int >= 1")
         check_param(name, "max_vocab_size", self.max_vocab_size,
                     self.max_vocab_size is None or _is_int(self.max_vocab_size, 1), "None or an int >= 1")
+        check_param(name, "sample", self.sample, isinstance(self.sample, (int, float, np.number))
+                    and not isinstance(self.sample, bool) and 0 <= self.sample < 1, "a number in [0, 1) (0 = off)")
+        check_param(name, "sample_rule", self.sample_rule, self.sample_rule in SAMPLE_RULES, f"one of {', '.join(SAMPLE_RULES)}")
         check_param(name, "chunk_tokens", self.chunk_tokens, _is_int(self.chunk_tokens, 1), "an int >= 1")
         check_param(name, "batch_entries", self.batch_entries, _is_int(self.batch_entries, 1), "an int >= 1")
         check_param(name, "workers", self.workers, _is_int(self.workers, 1), "an int >= 1")
@@ -154,13 +166,17 @@ class GloVe(WordVectors):
         enc = corpus if isinstance(corpus, EncodedCorpus) else encode_corpus(
             corpus, min_count=self.min_count, max_vocab_size=self.max_vocab_size)
         read_s = time.perf_counter() - started
+        n_tokens = enc.n_tokens
+        if self.sample > 0:
+            enc = subsample_corpus(enc, float(self.sample), self.sample_rule, np.random.default_rng(self.seed))
+            logger.info("GloVe: subsampling (t=%g) kept %d of %d tokens.", self.sample, enc.n_tokens, n_tokens)
         cooc = cooccurrence_matrix(enc, window=self.window, weighting="harmonic", chunk_tokens=self.chunk_tokens,
                                    progress=progress_enabled(self.progress))
         cooc_s = time.perf_counter() - started - read_s
         entries = glove_entries(cooc, float(self.x_max), float(self.alpha))
         del cooc  # the entries hold everything training needs
         self._fit_entries(entries, enc.words, enc.counts)
-        self.training_.update(corpus=enc.source, raw_tokens=enc.raw_tokens, tokens=enc.n_tokens,
+        self.training_.update(corpus=enc.source, raw_tokens=enc.raw_tokens, tokens=n_tokens, tokens_counted=enc.n_tokens,
                               read_seconds=round(read_s, 3), cooccurrence_seconds=round(cooc_s, 3),
                               total_seconds=round(time.perf_counter() - started, 3))
         return self

@@ -198,8 +198,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
 """
 
 _CFLAGS = ["-O3", "-march=native", "-fopenmp-simd", "-fno-math-errno"]
-_lock = threading.Lock()
-_cache: dict[str, Any] = {}
 
 
 def _cpu_fingerprint() -> str:
@@ -211,48 +209,70 @@ def _cpu_fingerprint() -> str:
         return platform.processor() or platform.machine()
 
 
-def _name() -> str:
-    key = "\n".join([_SOURCE, " ".join(_CFLAGS), platform.machine(), _cpu_fingerprint()])
-    digest = hashlib.sha1(key.encode()).hexdigest()[:12]
-    return f"support_w2v_kernel_{digest}"
+class InlineKernel:
+    """A C++ source compiled once per machine by ``load_inline`` and cached (word2vec, fastText, GloVe kernels).
+
+    The build folder is ``$SUPPORT_KERNEL_CACHE/<prefix>_<hash>`` (default
+    ``~/.cache/support-assistant/kernels``), the hash covering the source, the
+    flags and the CPU's feature flags. ``load()`` returns the module, or
+    ``None`` when ``SUPPORT_NO_KERNEL`` is set or no compiler can build it (a
+    warning names the reason and the ``what`` model falls back to torch).
+    """
+
+    def __init__(self, prefix: str, source: str, what: str) -> None:
+        self.prefix, self.source, self.what = prefix, source, what
+        self._lock = threading.Lock()
+        self._cache: dict[str, Any] = {}
+
+    def name(self) -> str:
+        key = "\n".join([self.source, " ".join(_CFLAGS), platform.machine(), _cpu_fingerprint()])
+        return f"{self.prefix}_{hashlib.sha1(key.encode()).hexdigest()[:12]}"
+
+    def build_directory(self) -> Path:
+        root = (os.environ.get("SUPPORT_KERNEL_CACHE")
+                or os.path.join(os.path.expanduser("~"), ".cache", "support-assistant", "kernels"))
+        return Path(root) / self.name()
+
+    def is_built(self) -> bool:
+        """Whether a compiled kernel for this source is already in the cache (loading it is then quick)."""
+        folder = self.build_directory()
+        return folder.is_dir() and any(folder.glob(f"{self.name()}*.so"))
+
+    def load(self, build: bool = True) -> Any | None:
+        """The compiled module, built on first use; ``None`` if unavailable (or not built and ``build=False``)."""
+        if os.environ.get("SUPPORT_NO_KERNEL"):
+            return None
+        with self._lock:
+            if "module" in self._cache:
+                return self._cache["module"]
+            if not build and not self.is_built():
+                return None
+            module = None
+            if shutil.which(os.environ.get("CXX", "c++")) is None:
+                logger.warning("No C++ compiler found: %s uses the slower torch fallback.", self.what)
+            else:
+                try:
+                    from torch.utils.cpp_extension import load_inline
+
+                    folder = self.build_directory()
+                    folder.mkdir(parents=True, exist_ok=True)
+                    if not self.is_built():
+                        logger.info("Compiling the %s kernel into %s (first use only).", self.what, folder)
+                    module = load_inline(name=self.name(), cpp_sources=[self.source], extra_cflags=_CFLAGS,
+                                         build_directory=str(folder), no_implicit_headers=True)
+                except Exception as exc:  # a missing ninja, compiler or header: fall back, say why
+                    logger.warning("Could not build the %s kernel (%s): using the torch fallback.", self.what,
+                                   str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+                    module = None
+            self._cache["module"] = module
+            return module
 
 
-def build_directory() -> Path:
-    root = os.environ.get("SUPPORT_KERNEL_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "support-assistant", "kernels")
-    return Path(root) / _name()
-
-
-def is_built() -> bool:
-    """Whether a compiled kernel for this source is already in the cache (loading it is then quick)."""
-    folder = build_directory()
-    return folder.is_dir() and any(folder.glob(f"{_name()}*.so"))
+WORD2VEC_KERNEL = InlineKernel("support_w2v_kernel", _SOURCE, "word2vec")
+build_directory = WORD2VEC_KERNEL.build_directory
+is_built = WORD2VEC_KERNEL.is_built
 
 
 def load_kernel(build: bool = True) -> Any | None:
     """Return the compiled module (``train_job``), building it on first use; ``None`` if unavailable."""
-    if os.environ.get("SUPPORT_NO_KERNEL"):
-        return None
-    with _lock:
-        if "module" in _cache:
-            return _cache["module"]
-        if not build and not is_built():
-            return None
-        module = None
-        if shutil.which(os.environ.get("CXX", "c++")) is None:
-            logger.warning("No C++ compiler found: word2vec uses the slower torch fallback.")
-        else:
-            try:
-                from torch.utils.cpp_extension import load_inline
-
-                folder = build_directory()
-                folder.mkdir(parents=True, exist_ok=True)
-                if not is_built():
-                    logger.info("Compiling the word2vec kernel into %s (first use only).", folder)
-                module = load_inline(name=_name(), cpp_sources=[_SOURCE], extra_cflags=_CFLAGS,
-                                     build_directory=str(folder), no_implicit_headers=True)
-            except Exception as exc:  # a missing ninja, compiler or header: fall back, say why
-                logger.warning("Could not build the word2vec kernel (%s): using the torch fallback.",
-                               str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-                module = None
-        _cache["module"] = module
-        return module
+    return WORD2VEC_KERNEL.load(build)

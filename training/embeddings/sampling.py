@@ -52,6 +52,21 @@ def subsample_mask(ids: np.ndarray, keep: np.ndarray, rng: np.random.Generator) 
     return rng.random(len(ids)) < keep[ids]
 
 
+def subsample_corpus(corpus: "EncodedCorpus", sample: float, rule: str, rng: np.random.Generator) -> "EncodedCorpus":
+    """One subsampled copy of an encoded corpus (sentences keep their boundaries; the vocabulary is unchanged).
+
+    Count-based models (GloVe) draw it once, before counting co-occurrences, so
+    that windows reach past the dropped frequent words as word2vec's do.
+    """
+    from training.embeddings.corpus import EncodedCorpus
+
+    keep = subsample_mask(corpus.ids, keep_probabilities(corpus.counts, sample, rule), rng)
+    kept_before = np.concatenate([[0], np.cumsum(keep, dtype=np.int64)])
+    return EncodedCorpus(ids=np.ascontiguousarray(corpus.ids[keep], dtype=np.int32),
+                         sentence_ends=kept_before[corpus.sentence_ends].astype(np.int64), words=corpus.words,
+                         counts=corpus.counts, raw_tokens=corpus.raw_tokens, source=corpus.source)
+
+
 def negative_cum_table(counts: np.ndarray, ns_exponent: float = 0.75) -> np.ndarray:
     """Cumulative table (int64, last value ``2**31 - 1``) of ``count ** ns_exponent``."""
     weights = np.asarray(counts, dtype=np.float64) ** ns_exponent
