@@ -165,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_save:
         card = {"benchmark": "benchmarks/fasttext_vs_gensim.py", "corpus": str(corpus), "max_bytes": args.max_bytes}
         ours.save(Path(args.save_dir) / "fasttext", metrics={k: o_row[k] for k in METRICS}, data=card)
+        g_vectors.training_ = {"corpus": meta["corpus"] + (f" (first {args.max_bytes} bytes)" if args.max_bytes else ""),
+                               "raw_tokens": tokens, "library": f"gensim {gensim.__version__}"}  # read by the baselines table
         g_vectors.save(Path(args.save_dir) / "gensim-fasttext", metrics={k: g_row[k] for k in METRICS},
                        training_config={"library": f"gensim {gensim.__version__}", "class": "gensim.models.FastText",
                                         "sg": 1, "hs": 0, "epochs": e, "workers": w, "seed": args.seed, **SETTINGS},

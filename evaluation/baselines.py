@@ -247,7 +247,8 @@ def run_rows(methods: list[Method], datasets: dict[str, Any], config: BaselinesC
         stamp = row_stamp(method)
         if stamp in reusable:
             logger.info("%s: copied from %s", method.name, config.reuse)
-            rows.append({**reusable[stamp], "info": {**reusable[stamp]["info"], "reused_from": str(config.reuse)}})
+            rows.append({**reusable[stamp], "corpus": method.corpus,  # the label is read afresh from the artifact
+                         "info": {**reusable[stamp]["info"], "reused_from": str(config.reuse)}})
             for name in datasets if models_dir is not None else ():
                 saved = resolve_path(str(config.reuse)) / "models" / f"{slug(method.name)}-{name}"
                 if saved.is_dir():

@@ -145,8 +145,8 @@ class WordVectors:
 
     # ----- persistence ------------------------------------------------------------------
     def training_info(self) -> dict[str, Any]:
-        """What the folder's config.json records about training (overridden by estimators)."""
-        return {}
+        """What config.json records about training: ``training_`` after ``fit``, else what a loaded folder said."""
+        return dict(getattr(self, "training_", None) or getattr(self, "_loaded_info", {}))
 
     def _extra_tensors(self) -> dict[str, np.ndarray]:
         """Arrays saved beside ``vectors`` in vectors.safetensors (estimators with more state override)."""

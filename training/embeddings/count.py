@@ -195,6 +195,3 @@ class LSA(WordVectors):
         self.singular_values_ = tensors["singular_values"]
         self.document_vectors_ = tensors["document_vectors"]
         self.idf_ = tensors.get("idf")
-
-    def training_info(self) -> dict[str, Any]:
-        return dict(getattr(self, "training_", None) or getattr(self, "_loaded_info", {}))

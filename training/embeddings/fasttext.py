@@ -187,9 +187,6 @@ class FastText(WordVectors):
                     enc.n_tokens, self.epochs, train_s, total / max(train_s, 1e-9), self.training_["backend"])
         return self
 
-    def training_info(self) -> dict[str, Any]:
-        return dict(getattr(self, "training_", None) or getattr(self, "_loaded_info", {}))
-
     # ----- n-grams and out-of-vocabulary words ------------------------------------------
     def _set_ngrams(self, vectors: np.ndarray, buckets: np.ndarray) -> None:
         if vectors.shape != (len(buckets), self.vectors_.shape[1]):

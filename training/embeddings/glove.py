@@ -290,9 +290,6 @@ class GloVe(WordVectors):
         logger.info("GloVe epoch %d/%d: loss %.5f", epoch + 1, self.epochs, loss)
         return round(float(loss), 6)
 
-    def training_info(self) -> dict[str, Any]:
-        return dict(getattr(self, "training_", None) or getattr(self, "_loaded_info", {}))
-
 
 def _torch_step(r: torch.Tensor, k: torch.Tensor, logx: torch.Tensor, fx: torch.Tensor, w: torch.Tensor,
                 c: torch.Tensor, gw: torch.Tensor, gc: torch.Tensor, dim: int, eta: float) -> float:

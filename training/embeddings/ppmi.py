@@ -160,6 +160,3 @@ class PPMI(WordVectors):
         logger.info("PPMI: %d words, %d positive entries, SVD to %d dims in %.1f s.", n, pmi.nnz, self.vector_size,
                     time.perf_counter() - started)
         return self
-
-    def training_info(self) -> dict[str, Any]:
-        return dict(getattr(self, "training_", None) or getattr(self, "_loaded_info", {}))

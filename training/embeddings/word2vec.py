@@ -256,6 +256,3 @@ class Word2Vec(WordVectors):
         if errors:
             raise errors[0]
         return [round(float(s / max(n, 1)), 5) for s, n in loss_by_epoch]
-
-    def training_info(self) -> dict[str, Any]:
-        return dict(getattr(self, "training_", None) or getattr(self, "_loaded_info", {}))
