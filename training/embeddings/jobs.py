@@ -1,7 +1,7 @@
 """Run SGD jobs over the corpus on worker threads, with a linearly decaying learning rate.
 
-The schedule of ``Word2Vec._run`` as a function, for estimators whose job
-function differs (``FastText``): ``epochs`` passes over jobs of whole
+The training loop of ``Word2Vec`` and ``FastText`` (each brings its own job
+function): ``epochs`` passes over jobs of whole
 sentences (``job_bounds``); a job's learning rate follows its position in the
 whole run (``alpha`` down to ``min_alpha``), so it does not depend on thread
 timing; ``workers`` threads pull jobs in order (Hogwild when the job releases
@@ -27,7 +27,8 @@ Job = Callable[[int, int, float, float, int], Sequence[float]]
 def run_jobs(job: Job, sentence_ends: np.ndarray, bounds: np.ndarray, *, epochs: int, alpha: float,
              min_alpha: float, seed: int, workers: int, desc: str, progress: bool | None = None,
              torch_job: bool = False) -> list[float]:
-    """Run every job of every epoch; ``torch_job``: one thread, one intra-op torch thread (see ``Word2Vec._run``)."""
+    """Run every job of every epoch; ``torch_job``: one thread with one intra-op torch thread (the torch fallback's
+    mini-batch ops are too small for intra-op threads, and a second Python thread loses more to the GIL than it gains)."""
     n_tokens = int(sentence_ends[-1])
     total = float(epochs * n_tokens)
     starts = np.concatenate([[0], sentence_ends])[bounds]  # token offset of each job start

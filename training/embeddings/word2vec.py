@@ -42,19 +42,17 @@ with ``workers=1`` and a fixed ``seed`` they are reproducible.
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from pipeline.errors import ConfigError, check_param
-from pipeline.utils import progress_enabled
 from training.embeddings.base import WordVectors
 from training.embeddings.corpus import EncodedCorpus, encode_corpus
 from training.embeddings.huffman import build_huffman
+from training.embeddings.jobs import run_jobs
 from training.embeddings.kernel import load_kernel
 from training.embeddings.sampling import SAMPLE_RULES, keep_probabilities, keep_thresholds, negative_cum_table
 from training.embeddings.sgd import TrainState, run_job_compiled, run_job_torch
@@ -197,62 +195,12 @@ class Word2Vec(WordVectors):
         return self
 
     def _run(self, st: TrainState, bounds: np.ndarray, kernel: Any | None) -> list[float]:
-        n_tokens = int(st.sentence_ends[-1])
-        total = float(self.epochs * n_tokens)
-        starts = np.concatenate([[0], st.sentence_ends])[bounds]  # token offset of each job start
-        jobs = [(e, j) for e in range(self.epochs) for j in range(len(bounds) - 1)]
-        a0, a1 = self.alpha_start, float(self.min_alpha)
-
-        def alpha_at(epoch: int, token: int) -> float:
-            return max(a1, a0 - (a0 - a1) * (epoch * n_tokens + token) / total)
-
-        lock = threading.Lock()
-        cursor = iter(range(len(jobs)))
-        loss_by_epoch = np.zeros((self.epochs, 2))
-        errors: list[BaseException] = []
-        bar = tqdm(total=int(total), unit="word", unit_scale=True, desc=f"word2vec {self.arch}-{self.loss}",
-                   disable=not progress_enabled(self.progress), smoothing=0.1)
-        window = {"loss": 0.0, "terms": 0.0, "shown": time.perf_counter()}
-
-        def work() -> None:
-            if kernel is None:  # per thread: OpenMP's thread count is a per-thread setting
-                torch.set_num_threads(1)
-            while not errors:
-                with lock:
-                    k = next(cursor, None)
-                if k is None:
-                    return
-                epoch, j = jobs[k]
-                b, e = int(bounds[j]), int(bounds[j + 1])
-                args = (b, e, alpha_at(epoch, int(starts[j])), alpha_at(epoch, int(starts[j + 1])),
-                        self.seed * 1_000_003 + k * 7919 + 1)
-                try:
-                    res = run_job_compiled(kernel, st, *args) if kernel is not None else run_job_torch(st, *args)
-                except BaseException as exc:  # surface worker errors in the caller
-                    errors.append(exc)
-                    return
-                with lock:
-                    loss_by_epoch[epoch] += res[:2]
-                    window["loss"] += res[0]
-                    window["terms"] += res[1]
-                    bar.update(int(res[2]))
-                    now = time.perf_counter()
-                    if now - window["shown"] > 1.0 and window["terms"]:
-                        bar.set_postfix(loss=f"{window['loss'] / window['terms']:.4f}", epoch=epoch + 1, refresh=False)
-                        window.update(loss=0.0, terms=0.0, shown=now)
+        def job(b: int, e: int, alpha_begin: float, alpha_end: float, seed: int) -> Sequence[float]:
+            args = (b, e, alpha_begin, alpha_end, seed)
+            return run_job_compiled(kernel, st, *args) if kernel is not None else run_job_torch(st, *args)
 
         # The torch fallback runs one thread: its mini-batch ops are too small for intra-op threads (they only
         # add barriers, 12x slower on a busy machine) and a second Python thread loses more to the GIL than it gains.
-        torch_threads = torch.get_num_threads()
-        try:
-            threads = [threading.Thread(target=work, daemon=True) for _ in range(self.workers if kernel else 1)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-        finally:
-            torch.set_num_threads(torch_threads)
-            bar.close()
-        if errors:
-            raise errors[0]
-        return [round(float(s / max(n, 1)), 5) for s, n in loss_by_epoch]
+        return run_jobs(job, st.sentence_ends, bounds, epochs=self.epochs, alpha=self.alpha_start,
+                        min_alpha=float(self.min_alpha), seed=self.seed, workers=self.workers,
+                        desc=f"word2vec {self.arch}-{self.loss}", progress=self.progress, torch_job=kernel is None)
