@@ -209,3 +209,15 @@ def test_inline_kernel_cache_folder_and_fallback_without_a_compiler(monkeypatch,
     assert "No C++ compiler found: toy uses the slower torch fallback." in caplog.text
     monkeypatch.setenv("SUPPORT_NO_KERNEL", "1")
     assert InlineKernel("toy_kernel", "int toy;", "toy").load() is None
+
+
+def test_kernel_for_backend_torch_auto_and_compiled():
+    from training.embeddings.kernel import kernel_for_backend
+
+    assert kernel_for_backend(lambda: pytest.fail("torch must not load the kernel"), "torch", "GloVe") is None
+    assert kernel_for_backend(lambda: None, "auto", "GloVe") is None
+    assert kernel_for_backend(lambda: "module", "compiled", "GloVe") == "module"
+    with pytest.raises(ConfigError, match=r"^The 'backend' parameter of GloVe is 'compiled' but the C\+\+ kernel could "
+                                          r"not be built \(see the log\)\. Install a C\+\+ compiler and ninja, or use "
+                                          r"backend='auto' or 'torch'\.$"):
+        kernel_for_backend(lambda: None, "compiled", "GloVe")

@@ -59,10 +59,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from pipeline.errors import ConfigError, ModelLoadError, check_param
+from pipeline.errors import ModelLoadError, check_param
 from training.embeddings.base import VocabularyError, WordVectors
 from training.embeddings.corpus import EncodedCorpus, encode_corpus
 from training.embeddings.fasttext_kernel import load_fasttext_kernel
+from training.embeddings.kernel import kernel_for_backend
 from training.embeddings.fasttext_sgd import FastTextState, run_job_compiled, run_job_torch
 from training.embeddings.jobs import run_jobs
 from training.embeddings.ngrams import build_subword_index, char_ngrams, fnv1a_32_many
@@ -134,13 +135,7 @@ class FastText(WordVectors):
         check_param(name, "backend", self.backend, self.backend in BACKENDS, f"one of {', '.join(BACKENDS)}")
 
     def _kernel(self) -> Any | None:
-        if self.backend == "torch":
-            return None
-        kernel = load_fasttext_kernel()
-        if kernel is None and self.backend == "compiled":
-            raise ConfigError("The 'backend' parameter of FastText is 'compiled' but the C++ kernel could not be "
-                              "built (see the log). Install a C++ compiler and ninja, or use backend='auto' or 'torch'.")
-        return kernel
+        return kernel_for_backend(load_fasttext_kernel, self.backend, "FastText")
 
     # ----- training ---------------------------------------------------------------------
     def fit(self, corpus: Any) -> "FastText":

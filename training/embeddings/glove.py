@@ -51,6 +51,7 @@ from training.embeddings.base import WordVectors
 from training.embeddings.cooccurrence import CHUNK_TOKENS, cooccurrence_matrix
 from training.embeddings.corpus import EncodedCorpus, encode_corpus
 from training.embeddings.glove_kernel import load_glove_kernel
+from training.embeddings.kernel import kernel_for_backend
 from training.embeddings.sampling import SAMPLE_RULES, subsample_corpus
 
 logger = logging.getLogger(__name__)
@@ -150,13 +151,7 @@ class GloVe(WordVectors):
         check_param(name, "backend", self.backend, self.backend in BACKENDS, f"one of {', '.join(BACKENDS)}")
 
     def _kernel(self) -> Any | None:
-        if self.backend == "torch":
-            return None
-        kernel = load_glove_kernel()
-        if kernel is None and self.backend == "compiled":
-            raise ConfigError("The 'backend' parameter of GloVe is 'compiled' but the C++ kernel could not be built "
-                              "(see the log). Install a C++ compiler and ninja, or use backend='auto' or 'torch'.")
-        return kernel
+        return kernel_for_backend(load_glove_kernel, self.backend, "GloVe")
 
     # ----- training ---------------------------------------------------------------------
     def fit(self, corpus: Any) -> "GloVe":

@@ -25,7 +25,9 @@ import platform
 import shutil
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
+
+from pipeline.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -266,6 +268,18 @@ class InlineKernel:
                     module = None
             self._cache["module"] = module
             return module
+
+
+def kernel_for_backend(load: Callable[[], Any | None], backend: str, model: str) -> Any | None:
+    """The compiled module for an estimator's ``backend`` setting: ``None`` for ``"torch"`` or when ``"auto"`` finds
+    no kernel; for ``"compiled"`` a missing kernel is a ``ConfigError`` that says how to fix it."""
+    if backend == "torch":
+        return None
+    kernel = load()
+    if kernel is None and backend == "compiled":
+        raise ConfigError(f"The 'backend' parameter of {model} is 'compiled' but the C++ kernel could not be built "
+                          "(see the log). Install a C++ compiler and ninja, or use backend='auto' or 'torch'.")
+    return kernel
 
 
 WORD2VEC_KERNEL = InlineKernel("support_w2v_kernel", _SOURCE, "word2vec")

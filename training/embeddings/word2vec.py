@@ -48,12 +48,12 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from pipeline.errors import ConfigError, check_param
+from pipeline.errors import check_param
 from training.embeddings.base import WordVectors
 from training.embeddings.corpus import EncodedCorpus, encode_corpus
 from training.embeddings.huffman import build_huffman
 from training.embeddings.jobs import run_jobs
-from training.embeddings.kernel import load_kernel
+from training.embeddings.kernel import kernel_for_backend, load_kernel
 from training.embeddings.sampling import SAMPLE_RULES, keep_probabilities, keep_thresholds, negative_cum_table
 from training.embeddings.sgd import TrainState, run_job_compiled, run_job_torch
 
@@ -150,13 +150,7 @@ class Word2Vec(WordVectors):
         return float(self.alpha) if self.alpha is not None else (0.05 if self.arch == "cbow" else 0.025)
 
     def _kernel(self) -> Any | None:
-        if self.backend == "torch":
-            return None
-        kernel = load_kernel()
-        if kernel is None and self.backend == "compiled":
-            raise ConfigError("The 'backend' parameter of Word2Vec is 'compiled' but the C++ kernel could not be "
-                              "built (see the log). Install a C++ compiler and ninja, or use backend='auto' or 'torch'.")
-        return kernel
+        return kernel_for_backend(load_kernel, self.backend, "Word2Vec")
 
     # ----- training ---------------------------------------------------------------------
     def fit(self, corpus: Any) -> "Word2Vec":
