@@ -30,6 +30,16 @@ from pipeline.errors import ConfigError, ModelLoadError, NotFittedError, Pipelin
 FORMAT_VERSION = 1
 
 
+def is_int(v: Any, low: int) -> bool:
+    """``v`` is an int (not a bool) and at least ``low``: the check behind the estimators' int parameters."""
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= low
+
+
+def is_number(v: Any) -> bool:
+    """``v`` is an int or a float (not a bool): the check behind the estimators' float parameters."""
+    return isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
+
+
 class VocabularyError(PipelineError, KeyError):
     """A word that is not in the vocabulary."""
 

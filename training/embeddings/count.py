@@ -35,16 +35,12 @@ import numpy as np
 import scipy.sparse as sp
 
 from pipeline.errors import DataError, check_param
-from training.embeddings.base import WordVectors
+from training.embeddings.base import WordVectors, is_int
 from training.embeddings.corpus import EncodedCorpus, encode_corpus
 
 logger = logging.getLogger(__name__)
 
 WEIGHTINGS = ("binary", "counts", "tfidf")
-
-
-def _is_int(v: Any, low: int) -> bool:
-    return isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= low
 
 
 def document_term_counts(ids: np.ndarray, n_words: int, doc_tokens: int) -> sp.csr_matrix:
@@ -108,17 +104,17 @@ class LSA(WordVectors):
 
     def _validate(self) -> None:
         name = type(self).__name__
-        check_param(name, "vector_size", self.vector_size, _is_int(self.vector_size, 1), "an int >= 1")
-        check_param(name, "doc_tokens", self.doc_tokens, _is_int(self.doc_tokens, 1), "an int >= 1")
+        check_param(name, "vector_size", self.vector_size, is_int(self.vector_size, 1), "an int >= 1")
+        check_param(name, "doc_tokens", self.doc_tokens, is_int(self.doc_tokens, 1), "an int >= 1")
         check_param(name, "weighting", self.weighting, self.weighting in WEIGHTINGS, f"one of {', '.join(WEIGHTINGS)}")
         check_param(name, "sublinear_tf", self.sublinear_tf, isinstance(self.sublinear_tf, bool), "True or False")
         check_param(name, "eig", self.eig, isinstance(self.eig, (int, float)) and not isinstance(self.eig, bool)
                     and self.eig >= 0, "a number >= 0 (1 = V S, 0.5 = V S^0.5)")
-        check_param(name, "min_count", self.min_count, _is_int(self.min_count, 1), "an int >= 1")
+        check_param(name, "min_count", self.min_count, is_int(self.min_count, 1), "an int >= 1")
         check_param(name, "max_vocab_size", self.max_vocab_size,
-                    self.max_vocab_size is None or _is_int(self.max_vocab_size, 1), "None or an int >= 1")
-        check_param(name, "svd_iter", self.svd_iter, _is_int(self.svd_iter, 0), "an int >= 0")
-        check_param(name, "seed", self.seed, _is_int(self.seed, 0), "an int >= 0")
+                    self.max_vocab_size is None or is_int(self.max_vocab_size, 1), "None or an int >= 1")
+        check_param(name, "svd_iter", self.svd_iter, is_int(self.svd_iter, 0), "an int >= 0")
+        check_param(name, "seed", self.seed, is_int(self.seed, 0), "an int >= 0")
 
     def fit(self, corpus: Any) -> "LSA":
         """Fit on a text file (plain or .gz), an iterable of token lists, or an ``EncodedCorpus``."""

@@ -60,7 +60,7 @@ import numpy as np
 import torch
 
 from pipeline.errors import ModelLoadError, check_param
-from training.embeddings.base import VocabularyError, WordVectors
+from training.embeddings.base import VocabularyError, WordVectors, is_int, is_number
 from training.embeddings.corpus import EncodedCorpus, encode_corpus
 from training.embeddings.fasttext_kernel import load_fasttext_kernel
 from training.embeddings.kernel import kernel_for_backend
@@ -68,7 +68,7 @@ from training.embeddings.fasttext_sgd import FastTextState, run_job_compiled, ru
 from training.embeddings.jobs import run_jobs
 from training.embeddings.ngrams import build_subword_index, char_ngrams, fnv1a_32_many
 from training.embeddings.sampling import SAMPLE_RULES, keep_probabilities, keep_thresholds, negative_cum_table
-from training.embeddings.word2vec import BACKENDS, _is_int, _is_num, job_bounds
+from training.embeddings.word2vec import BACKENDS, job_bounds
 
 logger = logging.getLogger(__name__)
 
@@ -117,21 +117,21 @@ class FastText(WordVectors):
     def _validate(self) -> None:
         name = type(self).__name__
         for key in ("vector_size", "window", "negative", "min_count", "epochs", "batch_words", "workers"):
-            check_param(name, key, getattr(self, key), _is_int(getattr(self, key), 1), "an int >= 1")
-        check_param(name, "ns_exponent", self.ns_exponent, _is_num(self.ns_exponent), "a number (0.75 in word2vec)")
-        check_param(name, "sample", self.sample, _is_num(self.sample) and 0 <= self.sample < 1, "a float in [0, 1)")
+            check_param(name, key, getattr(self, key), is_int(getattr(self, key), 1), "an int >= 1")
+        check_param(name, "ns_exponent", self.ns_exponent, is_number(self.ns_exponent), "a number (0.75 in word2vec)")
+        check_param(name, "sample", self.sample, is_number(self.sample) and 0 <= self.sample < 1, "a float in [0, 1)")
         check_param(name, "sample_rule", self.sample_rule, self.sample_rule in SAMPLE_RULES,
                     f"one of {', '.join(SAMPLE_RULES)}")
         check_param(name, "max_vocab_size", self.max_vocab_size,
-                    self.max_vocab_size is None or _is_int(self.max_vocab_size, 1), "None or an int >= 1")
-        check_param(name, "min_n", self.min_n, _is_int(self.min_n, 1), "an int >= 1")
-        check_param(name, "max_n", self.max_n, _is_int(self.max_n, 1) and self.max_n >= self.min_n,
+                    self.max_vocab_size is None or is_int(self.max_vocab_size, 1), "None or an int >= 1")
+        check_param(name, "min_n", self.min_n, is_int(self.min_n, 1), "an int >= 1")
+        check_param(name, "max_n", self.max_n, is_int(self.max_n, 1) and self.max_n >= self.min_n,
                     f"an int >= min_n ({self.min_n})")
-        check_param(name, "bucket", self.bucket, _is_int(self.bucket, 1) and self.bucket <= 2**32,
+        check_param(name, "bucket", self.bucket, is_int(self.bucket, 1) and self.bucket <= 2**32,
                     "an int in [1, 2**32] (fastText uses 2000000)")
-        check_param(name, "alpha", self.alpha, _is_num(self.alpha) and self.alpha > 0, "a float > 0")
-        check_param(name, "min_alpha", self.min_alpha, _is_num(self.min_alpha) and self.min_alpha >= 0, "a float >= 0")
-        check_param(name, "seed", self.seed, _is_int(self.seed, 0), "an int >= 0")
+        check_param(name, "alpha", self.alpha, is_number(self.alpha) and self.alpha > 0, "a float > 0")
+        check_param(name, "min_alpha", self.min_alpha, is_number(self.min_alpha) and self.min_alpha >= 0, "a float >= 0")
+        check_param(name, "seed", self.seed, is_int(self.seed, 0), "an int >= 0")
         check_param(name, "backend", self.backend, self.backend in BACKENDS, f"one of {', '.join(BACKENDS)}")
 
     def _kernel(self) -> Any | None:

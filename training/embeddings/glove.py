@@ -47,7 +47,7 @@ from tqdm.auto import tqdm
 
 from pipeline.errors import ConfigError, DataError, check_param
 from pipeline.utils import progress_enabled
-from training.embeddings.base import WordVectors
+from training.embeddings.base import WordVectors, is_int, is_number
 from training.embeddings.cooccurrence import CHUNK_TOKENS, cooccurrence_matrix
 from training.embeddings.corpus import EncodedCorpus, encode_corpus
 from training.embeddings.glove_kernel import load_glove_kernel
@@ -59,14 +59,6 @@ logger = logging.getLogger(__name__)
 BACKENDS = ("auto", "compiled", "torch")
 ENTRY = np.dtype([("row", "<i4"), ("col", "<i4"), ("logx", "<f4"), ("fx", "<f4")])
 JOB_ENTRIES = 1 << 20  # entries per kernel call (progress granularity)
-
-
-def _is_int(v: Any, low: int) -> bool:
-    return isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= low
-
-
-def _is_pos(v: Any) -> bool:
-    return isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and v > 0
 
 
 def glove_entries(cooc: sp.spmatrix, x_max: float, alpha: float, block: int = 1 << 22) -> np.ndarray:
@@ -132,22 +124,21 @@ class GloVe(WordVectors):
 
     def _validate(self) -> None:
         name = type(self).__name__
-        check_param(name, "vector_size", self.vector_size, _is_int(self.vector_size, 1), "an int >= 1")
-        check_param(name, "window", self.window, _is_int(self.window, 1), "an int >= 1")
-        check_param(name, "x_max", self.x_max, _is_pos(self.x_max), "a number > 0 (100 in the paper)")
-        check_param(name, "alpha", self.alpha, _is_pos(self.alpha), "a number > 0 (0.75 in the paper)")
-        check_param(name, "eta", self.eta, _is_pos(self.eta), "a number > 0 (0.05 in the paper)")
-        check_param(name, "epochs", self.epochs, _is_int(self.epochs, 1), "an int >= 1")
-        check_param(name, "min_count", self.min_count, _is_int(self.min_count, 1), "an int >= 1")
+        check_param(name, "vector_size", self.vector_size, is_int(self.vector_size, 1), "an int >= 1")
+        check_param(name, "window", self.window, is_int(self.window, 1), "an int >= 1")
+        check_param(name, "x_max", self.x_max, is_number(self.x_max) and self.x_max > 0, "a number > 0 (100 in the paper)")
+        check_param(name, "alpha", self.alpha, is_number(self.alpha) and self.alpha > 0, "a number > 0 (0.75 in the paper)")
+        check_param(name, "eta", self.eta, is_number(self.eta) and self.eta > 0, "a number > 0 (0.05 in the paper)")
+        check_param(name, "epochs", self.epochs, is_int(self.epochs, 1), "an int >= 1")
+        check_param(name, "min_count", self.min_count, is_int(self.min_count, 1), "an int >= 1")
         check_param(name, "max_vocab_size", self.max_vocab_size,
-                    self.max_vocab_size is None or _is_int(self.max_vocab_size, 1), "None or an int >= 1")
-        check_param(name, "sample", self.sample, isinstance(self.sample, (int, float, np.number))
-                    and not isinstance(self.sample, bool) and 0 <= self.sample < 1, "a number in [0, 1) (0 = off)")
+                    self.max_vocab_size is None or is_int(self.max_vocab_size, 1), "None or an int >= 1")
+        check_param(name, "sample", self.sample, is_number(self.sample) and 0 <= self.sample < 1, "a number in [0, 1) (0 = off)")
         check_param(name, "sample_rule", self.sample_rule, self.sample_rule in SAMPLE_RULES, f"one of {', '.join(SAMPLE_RULES)}")
-        check_param(name, "chunk_tokens", self.chunk_tokens, _is_int(self.chunk_tokens, 1), "an int >= 1")
-        check_param(name, "batch_entries", self.batch_entries, _is_int(self.batch_entries, 1), "an int >= 1")
-        check_param(name, "workers", self.workers, _is_int(self.workers, 1), "an int >= 1")
-        check_param(name, "seed", self.seed, _is_int(self.seed, 0), "an int >= 0")
+        check_param(name, "chunk_tokens", self.chunk_tokens, is_int(self.chunk_tokens, 1), "an int >= 1")
+        check_param(name, "batch_entries", self.batch_entries, is_int(self.batch_entries, 1), "an int >= 1")
+        check_param(name, "workers", self.workers, is_int(self.workers, 1), "an int >= 1")
+        check_param(name, "seed", self.seed, is_int(self.seed, 0), "an int >= 0")
         check_param(name, "backend", self.backend, self.backend in BACKENDS, f"one of {', '.join(BACKENDS)}")
 
     def _kernel(self) -> Any | None:

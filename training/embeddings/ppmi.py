@@ -37,19 +37,11 @@ import scipy.sparse as sp
 
 from pipeline.errors import DataError, check_param
 from pipeline.utils import progress_enabled
-from training.embeddings.base import WordVectors
+from training.embeddings.base import WordVectors, is_int, is_number
 from training.embeddings.cooccurrence import CHUNK_TOKENS, WEIGHTINGS, cooccurrence_matrix
 from training.embeddings.corpus import EncodedCorpus, encode_corpus
 
 logger = logging.getLogger(__name__)
-
-
-def _is_int(v: Any, low: int) -> bool:
-    return isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= low
-
-
-def _is_num(v: Any) -> bool:
-    return isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
 
 
 def ppmi_matrix(cooc: sp.spmatrix, cds: float = 0.75, neg: float = 1.0) -> sp.csr_matrix:
@@ -111,18 +103,18 @@ class PPMI(WordVectors):
 
     def _validate(self) -> None:
         name = type(self).__name__
-        check_param(name, "vector_size", self.vector_size, _is_int(self.vector_size, 1), "an int >= 1")
-        check_param(name, "window", self.window, _is_int(self.window, 1), "an int >= 1")
+        check_param(name, "vector_size", self.vector_size, is_int(self.vector_size, 1), "an int >= 1")
+        check_param(name, "window", self.window, is_int(self.window, 1), "an int >= 1")
         check_param(name, "weighting", self.weighting, self.weighting in WEIGHTINGS, f"one of {', '.join(WEIGHTINGS)}")
-        check_param(name, "cds", self.cds, _is_num(self.cds) and 0 < self.cds <= 1, "a number in (0, 1] (0.75 smooths)")
-        check_param(name, "neg", self.neg, _is_num(self.neg) and self.neg >= 1, "a number >= 1 (1 = no shift)")
-        check_param(name, "eig", self.eig, _is_num(self.eig) and self.eig >= 0, "a number >= 0 (0.5 or 1)")
-        check_param(name, "min_count", self.min_count, _is_int(self.min_count, 1), "an int >= 1")
+        check_param(name, "cds", self.cds, is_number(self.cds) and 0 < self.cds <= 1, "a number in (0, 1] (0.75 smooths)")
+        check_param(name, "neg", self.neg, is_number(self.neg) and self.neg >= 1, "a number >= 1 (1 = no shift)")
+        check_param(name, "eig", self.eig, is_number(self.eig) and self.eig >= 0, "a number >= 0 (0.5 or 1)")
+        check_param(name, "min_count", self.min_count, is_int(self.min_count, 1), "an int >= 1")
         check_param(name, "max_vocab_size", self.max_vocab_size,
-                    self.max_vocab_size is None or _is_int(self.max_vocab_size, 1), "None or an int >= 1")
-        check_param(name, "chunk_tokens", self.chunk_tokens, _is_int(self.chunk_tokens, 1), "an int >= 1")
-        check_param(name, "svd_iter", self.svd_iter, _is_int(self.svd_iter, 0), "an int >= 0")
-        check_param(name, "seed", self.seed, _is_int(self.seed, 0), "an int >= 0")
+                    self.max_vocab_size is None or is_int(self.max_vocab_size, 1), "None or an int >= 1")
+        check_param(name, "chunk_tokens", self.chunk_tokens, is_int(self.chunk_tokens, 1), "an int >= 1")
+        check_param(name, "svd_iter", self.svd_iter, is_int(self.svd_iter, 0), "an int >= 0")
+        check_param(name, "seed", self.seed, is_int(self.seed, 0), "an int >= 0")
 
     def fit(self, corpus: Any) -> "PPMI":
         """Fit on a text file (plain or .gz), an iterable of token lists, or an ``EncodedCorpus``."""

@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from pipeline.errors import check_param
+from training.embeddings.corpus import EncodedCorpus
 
 SAMPLE_RULES = ("paper", "word2vec")
 CUM_TABLE_DOMAIN = 2**31 - 1
@@ -52,14 +53,12 @@ def subsample_mask(ids: np.ndarray, keep: np.ndarray, rng: np.random.Generator) 
     return rng.random(len(ids)) < keep[ids]
 
 
-def subsample_corpus(corpus: "EncodedCorpus", sample: float, rule: str, rng: np.random.Generator) -> "EncodedCorpus":
+def subsample_corpus(corpus: EncodedCorpus, sample: float, rule: str, rng: np.random.Generator) -> EncodedCorpus:
     """One subsampled copy of an encoded corpus (sentences keep their boundaries; the vocabulary is unchanged).
 
     Count-based models (GloVe) draw it once, before counting co-occurrences, so
     that windows reach past the dropped frequent words as word2vec's do.
     """
-    from training.embeddings.corpus import EncodedCorpus
-
     keep = subsample_mask(corpus.ids, keep_probabilities(corpus.counts, sample, rule), rng)
     kept_before = np.concatenate([[0], np.cumsum(keep, dtype=np.int64)])
     return EncodedCorpus(ids=np.ascontiguousarray(corpus.ids[keep], dtype=np.int32),

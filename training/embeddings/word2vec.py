@@ -49,7 +49,7 @@ import numpy as np
 import torch
 
 from pipeline.errors import check_param
-from training.embeddings.base import WordVectors
+from training.embeddings.base import WordVectors, is_int, is_number
 from training.embeddings.corpus import EncodedCorpus, encode_corpus
 from training.embeddings.huffman import build_huffman
 from training.embeddings.jobs import run_jobs
@@ -62,14 +62,6 @@ logger = logging.getLogger(__name__)
 ARCHS = ("skipgram", "cbow")
 LOSSES = ("ns", "hs")
 BACKENDS = ("auto", "compiled", "torch")
-
-
-def _is_int(v: Any, low: int) -> bool:
-    return isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= low
-
-
-def _is_num(v: Any) -> bool:
-    return isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
 
 
 def job_bounds(sentence_ends: np.ndarray, batch_words: int) -> np.ndarray:
@@ -124,25 +116,25 @@ class Word2Vec(WordVectors):
     # ----- settings ---------------------------------------------------------------------
     def _validate(self) -> None:
         name = type(self).__name__
-        check_param(name, "vector_size", self.vector_size, _is_int(self.vector_size, 1), "an int >= 1")
-        check_param(name, "window", self.window, _is_int(self.window, 1), "an int >= 1")
+        check_param(name, "vector_size", self.vector_size, is_int(self.vector_size, 1), "an int >= 1")
+        check_param(name, "window", self.window, is_int(self.window, 1), "an int >= 1")
         check_param(name, "arch", self.arch, self.arch in ARCHS, f"one of {', '.join(ARCHS)}")
         check_param(name, "loss", self.loss, self.loss in LOSSES, f"one of {', '.join(LOSSES)}")
-        check_param(name, "negative", self.negative, _is_int(self.negative, 1 if self.loss == "ns" else 0),
+        check_param(name, "negative", self.negative, is_int(self.negative, 1 if self.loss == "ns" else 0),
                     "an int >= 1 with loss='ns'")
-        check_param(name, "ns_exponent", self.ns_exponent, _is_num(self.ns_exponent), "a number (0.75 in word2vec)")
-        check_param(name, "sample", self.sample, _is_num(self.sample) and 0 <= self.sample < 1, "a float in [0, 1)")
+        check_param(name, "ns_exponent", self.ns_exponent, is_number(self.ns_exponent), "a number (0.75 in word2vec)")
+        check_param(name, "sample", self.sample, is_number(self.sample) and 0 <= self.sample < 1, "a float in [0, 1)")
         check_param(name, "sample_rule", self.sample_rule, self.sample_rule in SAMPLE_RULES, f"one of {', '.join(SAMPLE_RULES)}")
-        check_param(name, "min_count", self.min_count, _is_int(self.min_count, 1), "an int >= 1")
+        check_param(name, "min_count", self.min_count, is_int(self.min_count, 1), "an int >= 1")
         check_param(name, "max_vocab_size", self.max_vocab_size,
-                    self.max_vocab_size is None or _is_int(self.max_vocab_size, 1), "None or an int >= 1")
-        check_param(name, "epochs", self.epochs, _is_int(self.epochs, 1), "an int >= 1")
-        check_param(name, "alpha", self.alpha, self.alpha is None or (_is_num(self.alpha) and self.alpha > 0),
+                    self.max_vocab_size is None or is_int(self.max_vocab_size, 1), "None or an int >= 1")
+        check_param(name, "epochs", self.epochs, is_int(self.epochs, 1), "an int >= 1")
+        check_param(name, "alpha", self.alpha, self.alpha is None or (is_number(self.alpha) and self.alpha > 0),
                     "None (0.025 for skipgram, 0.05 for cbow) or a float > 0")
-        check_param(name, "min_alpha", self.min_alpha, _is_num(self.min_alpha) and self.min_alpha >= 0, "a float >= 0")
-        check_param(name, "batch_words", self.batch_words, _is_int(self.batch_words, 1), "an int >= 1")
-        check_param(name, "workers", self.workers, _is_int(self.workers, 1), "an int >= 1")
-        check_param(name, "seed", self.seed, _is_int(self.seed, 0), "an int >= 0")
+        check_param(name, "min_alpha", self.min_alpha, is_number(self.min_alpha) and self.min_alpha >= 0, "a float >= 0")
+        check_param(name, "batch_words", self.batch_words, is_int(self.batch_words, 1), "an int >= 1")
+        check_param(name, "workers", self.workers, is_int(self.workers, 1), "an int >= 1")
+        check_param(name, "seed", self.seed, is_int(self.seed, 0), "an int >= 0")
         check_param(name, "backend", self.backend, self.backend in BACKENDS, f"one of {', '.join(BACKENDS)}")
 
     @property
