@@ -12,7 +12,7 @@ from pipeline.errors import ConfigError, DataError
 from pipeline.nlg import GeneratorConfig, Seq2SeqGenerator
 from pipeline.types import IntentPrediction, Snippet
 from tests.tiny_models import make_tiny_t5
-from training import finetune_generator
+from training import finetune_generator, loop
 from training.finetune_generator import GeneratorTrainer, GeneratorTrainingConfig
 from training.generator_data import FACTS, attach_snippets, fill_reference, read_bitext_rows, split_rows, to_examples
 
@@ -115,7 +115,7 @@ def test_finetune_two_steps_save_load_generate(tmp_path, toy):
 
 def test_resume_after_interruption(tmp_path, toy, monkeypatch):
     cfg = _config(tmp_path, toy, epochs=2, batch_size=8, eval_generate=0)
-    real_save = finetune_generator.save_checkpoint
+    real_save = loop.save_checkpoint
     calls = {"n": 0}
 
     def save_then_die(*args, **kwargs):
@@ -124,13 +124,13 @@ def test_resume_after_interruption(tmp_path, toy, monkeypatch):
         if calls["n"] == 2:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(finetune_generator, "save_checkpoint", save_then_die)
+    monkeypatch.setattr(loop, "save_checkpoint", save_then_die)
     with pytest.raises(KeyboardInterrupt):
         GeneratorTrainer(cfg, progress=False).train()
     ckpt = Path(cfg.output_dir + ".checkpoint")
     saved = json.loads((ckpt / "state.json").read_text())
     assert saved["global_step"] == 2 and saved["step_in_epoch"] == 2 and not Path(cfg.output_dir).exists()
-    monkeypatch.setattr(finetune_generator, "save_checkpoint", real_save)
+    monkeypatch.setattr(loop, "save_checkpoint", real_save)
     with pytest.raises(ConfigError, match=r"different settings \(lr\)"):
         GeneratorTrainer(_config(tmp_path, toy, epochs=2, batch_size=8, eval_generate=0, lr=5e-4), progress=False, resume=True).train()
     metrics = GeneratorTrainer(cfg, progress=False, resume=True).train()

@@ -11,7 +11,7 @@ import pytest
 from pipeline.errors import ConfigError, DataError, ModelLoadError
 from pipeline.nlu import IntentClassifier
 from tests.tiny_models import make_tiny_distilbert
-from training import finetune_intent
+from training import loop
 from training.finetune_intent import IntentTrainer, IntentTrainingConfig, choose_threshold, main, simulated_oos_confidence
 
 TOY = {
@@ -86,7 +86,7 @@ def test_finetune_save_load_predict(tmp_path, tiny_base):
 
 def test_resume_after_interruption(tmp_path, tiny_base, monkeypatch):
     cfg = _config(tmp_path, tiny_base, epochs=2)
-    real_save = finetune_intent.save_checkpoint
+    real_save = loop.save_checkpoint
     calls = {"n": 0}
 
     def save_then_die(*args, **kwargs):
@@ -95,13 +95,13 @@ def test_resume_after_interruption(tmp_path, tiny_base, monkeypatch):
         if calls["n"] == 2:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(finetune_intent, "save_checkpoint", save_then_die)
+    monkeypatch.setattr(loop, "save_checkpoint", save_then_die)
     with pytest.raises(KeyboardInterrupt):
         IntentTrainer(cfg, progress=False).train()
     ckpt = Path(cfg.output_dir + ".checkpoint")
     saved = json.loads((ckpt / "state.json").read_text())
     assert not Path(cfg.output_dir).exists()
-    monkeypatch.setattr(finetune_intent, "save_checkpoint", real_save)
+    monkeypatch.setattr(loop, "save_checkpoint", real_save)
     metrics = IntentTrainer(cfg, progress=False, resume=True).train()
     assert saved["global_step"] > 0
     assert metrics["epochs_run"] == 2
@@ -115,11 +115,11 @@ def test_resume_with_other_settings_is_refused(tmp_path, tiny_base, monkeypatch)
         real(*args, **kwargs)
         raise KeyboardInterrupt
 
-    real = finetune_intent.save_checkpoint
-    monkeypatch.setattr(finetune_intent, "save_checkpoint", die)
+    real = loop.save_checkpoint
+    monkeypatch.setattr(loop, "save_checkpoint", die)
     with pytest.raises(KeyboardInterrupt):
         IntentTrainer(cfg, progress=False).train()
-    monkeypatch.setattr(finetune_intent, "save_checkpoint", real)
+    monkeypatch.setattr(loop, "save_checkpoint", real)
     with pytest.raises(ConfigError, match=r"different settings \(lr\)"):
         IntentTrainer(_config(tmp_path, tiny_base, epochs=1, lr=5e-4), progress=False, resume=True).train()
 

@@ -1,4 +1,4 @@
-"""Flags and checks shared by the training commands (``finetune_intent``, ``finetune_generator``)."""
+"""Flags and checks shared by the training commands (``finetune_intent``, ``finetune_slots``, ``finetune_generator``)."""
 from __future__ import annotations
 
 import argparse

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import logging
 import shutil
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,13 +33,13 @@ from typing import Any
 from pipeline.artifacts import atomic_dir, write_json, write_model_card
 from pipeline.batching import length_sorted_batches, pad_batch
 from pipeline.config import StageConfig
-from pipeline.errors import ConfigError, DataError, ModelLoadError, check_param, cli_main
+from pipeline.errors import DataError, ModelLoadError, check_param, cli_main
 from pipeline.hub import load_pretrained, resolve_model
 from pipeline.prompts import DEFAULT_PROMPT_TEMPLATE, check_template, fit_prompt
 from pipeline.utils import progress_enabled, set_seed, set_torch_threads, setup_logging
 from training.cli import add_training_arguments, check_output_dir
-from training.checkpoint import load_checkpoint, save_checkpoint
 from training.generator_data import SNIPPET_SOURCES, GenerationExample, load_generation_splits
+from training.loop import EpochInfo, FineTuneLoop, LoopSettings
 
 logger = logging.getLogger(__name__)
 
@@ -155,10 +154,6 @@ class GeneratorTrainer:
         return total / max(tokens, 1)
 
     def train(self) -> dict[str, Any]:
-        import torch
-        from tqdm.auto import tqdm
-        from transformers import get_linear_schedule_with_warmup
-
         cfg = self.config
         set_seed(cfg.seed)
         set_torch_threads(cfg.num_threads)
@@ -175,71 +170,20 @@ class GeneratorTrainer:
         _, train_src, train_tgt = self.encode(tokenizer, train)
         val_prompts, val_src, val_tgt = self.encode(tokenizer, val)
         pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-        steps_per_epoch = (len(train_src) + cfg.batch_size - 1) // cfg.batch_size
-        total_steps = min(steps_per_epoch * cfg.epochs, cfg.max_steps or 10**12)
+        loop = FineTuneLoop(model, LoopSettings.from_config(cfg, max_steps=cfg.max_steps), n_train=len(train_src),
+                            checkpoint_dir=self.checkpoint_dir, config=cfg.to_dict(), progress=self.progress, resume=self.resume)
+        loop.resume_or_start()
 
-        no_decay = ("bias", "layer_norm.weight", "LayerNorm.weight", "norm.weight")
-        groups = [{"params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)], "weight_decay": cfg.weight_decay},
-                  {"params": [p for n, p in model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0}]
-        optimizer = torch.optim.AdamW(groups, lr=cfg.lr)
-        scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total_steps), total_steps)
-
-        resolved = cfg.to_dict()
-        state: dict[str, Any] = {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "best_loss": None, "best_epoch": -1,
-                                 "history": [], "train_seconds": 0.0, "config": resolved}
-        best_state: dict | None = None
-        if self.resume and (self.checkpoint_dir / "state.json").is_file():
-            state, best_state = load_checkpoint(self.checkpoint_dir, model, optimizer, scheduler)
-            changed = [k for k in resolved if k not in ("output_dir", "num_threads") and state["config"].get(k) != resolved[k]]
-            if changed:
-                raise ConfigError(f"The checkpoint in {self.checkpoint_dir} was made with different settings ({', '.join(changed)}). "
-                                  "Rerun with the same settings, or without --resume to start over.")
-        elif self.resume:
-            logger.info("No checkpoint at %s: starting from scratch", self.checkpoint_dir)
-
-        logger.info("Fine-tuning %s: %d train / %d validation pairs, %d steps", ref.name, len(train), len(val), total_steps)
-        started = time.perf_counter() - state["train_seconds"]
-        for epoch in range(state["epoch"], cfg.epochs):
-            if state["global_step"] >= total_steps:
-                break
-            model.train()
-            batches = length_sorted_batches([len(s) for s in train_src], cfg.batch_size, shuffle=True, seed=cfg.seed, epoch=epoch)
-            bar = tqdm(total=len(batches), initial=state["step_in_epoch"], desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch",
-                       disable=not self.progress, dynamic_ncols=True)
-            running, seen = 0.0, 0
-            for step in range(state["step_in_epoch"], len(batches)):
-                if state["global_step"] >= total_steps:
-                    break
-                loss = model(**self._batch(train_src, train_tgt, batches[step], pad_id)).loss
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-                running, seen = running + float(loss.detach()), seen + 1
-                state["global_step"] += 1
-                state["step_in_epoch"] = step + 1
-                bar.update(1)
-                bar.set_postfix(loss=f"{running / seen:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
-                if state["global_step"] % cfg.checkpoint_every == 0 and step + 1 < len(batches):
-                    state["train_seconds"] = time.perf_counter() - started
-                    save_checkpoint(self.checkpoint_dir, model, optimizer, scheduler, state, best_state)
-            bar.close()
+        def validate(info: EpochInfo) -> tuple[dict[str, Any], float]:
             val_loss = self.validation_loss(model, val_src, val_tgt, pad_id)
-            record = {"epoch": epoch + 1, "validation_loss": val_loss, "train_loss": running / max(seen, 1),
-                      "steps": state["global_step"], "seconds": round(time.perf_counter() - started, 1)}
-            state["history"].append(record)
-            logger.info("epoch %d: validation loss %.4f (train loss %.4f, %.0f s)", epoch + 1, val_loss, record["train_loss"], record["seconds"])
-            if state["best_loss"] is None or val_loss < state["best_loss"]:
-                state.update(best_loss=val_loss, best_epoch=epoch + 1)
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            state.update(epoch=epoch + 1, step_in_epoch=0, train_seconds=time.perf_counter() - started)
-            save_checkpoint(self.checkpoint_dir, model, optimizer, scheduler, state, best_state)
-        train_seconds = time.perf_counter() - started
-        if best_state is not None:
-            model.load_state_dict(best_state)
-        model.eval()
-        metrics: dict[str, Any] = {"validation_loss": state["best_loss"], "best_epoch": state["best_epoch"],
+            logger.info("epoch %d: validation loss %.4f (train loss %.4f, %.0f s)", info.epoch, val_loss, info.train_loss, info.seconds)
+            return {"validation_loss": val_loss}, -val_loss
+
+        logger.info("Fine-tuning %s: %d train / %d validation pairs, %d steps", ref.name, len(train), len(val), loop.total_steps)
+        train_seconds = loop.fit([len(s) for s in train_src], lambda idx: model(**self._batch(train_src, train_tgt, idx, pad_id)).loss,
+                                 validate)
+        state = loop.state
+        metrics: dict[str, Any] = {"validation_loss": loop.best_record().get("validation_loss"), "best_epoch": state["best_epoch"],
                                    "steps": state["global_step"], "train_seconds": round(train_seconds, 1),
                                    "train_pairs": len(train), "validation_pairs": len(val), "history": state["history"]}
         metrics.update(self._rouge(model, tokenizer, val_prompts, val))

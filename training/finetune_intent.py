@@ -14,7 +14,8 @@ calibration, ECE reported before and after) and the out-of-scope threshold is
 chosen there. The model folder is written to a temporary folder and renamed.
 A checkpoint folder ``<output-dir>.checkpoint`` is saved every
 ``checkpoint_every`` steps and at each epoch end; ``--resume`` continues from
-it (dropout noise after a resume differs from an uninterrupted run).
+it (dropout noise after a resume differs from an uninterrupted run). The epoch loop,
+optimizer and checkpoints are :mod:`training.loop`, shared with the slot and generator trainers.
 """
 from __future__ import annotations
 
@@ -29,16 +30,16 @@ from typing import Any
 import numpy as np
 
 from pipeline.artifacts import atomic_dir, library_versions, write_json, write_model_card
-from pipeline.batching import length_sorted_batches, pad_batch
+from pipeline.batching import pad_batch
 from pipeline.config import StageConfig
-from pipeline.errors import ConfigError, DataError, check_param, cli_main
+from pipeline.errors import DataError, check_param, cli_main
 from pipeline.hub import load_pretrained, resolve_model
 from pipeline.intent_model import build_intent_model
 from pipeline.nlu import CALIBRATION_FILE, batched_logits, embed_texts, softmax
 from pipeline.utils import progress_enabled, set_seed, set_torch_threads, setup_logging
 from training.cli import add_training_arguments, check_output_dir
-from training.checkpoint import load_checkpoint, save_checkpoint
 from training.data import IntentData, load_intent_data
+from training.loop import EpochInfo, FineTuneLoop, LoopSettings
 
 logger = logging.getLogger(__name__)
 
@@ -191,8 +192,6 @@ class IntentTrainer:
 
     def train(self) -> dict[str, Any]:
         import torch
-        from tqdm.auto import tqdm
-        from transformers import get_linear_schedule_with_warmup
 
         cfg = self.config
         job_started = time.perf_counter()
@@ -210,88 +209,27 @@ class IntentTrainer:
         train_ids = tokenizer(data.train.texts, truncation=True, max_length=cfg.max_length)["input_ids"]
         train_y = torch.as_tensor(_label_ids(data.train.labels, label2id))
         val_gold = _label_ids(data.validation.labels, label2id)
-        lengths = [len(x) for x in train_ids]
         pad_id = tokenizer.pad_token_id or 0
-        steps_per_epoch = (len(train_ids) + cfg.batch_size - 1) // cfg.batch_size
-        total_steps = steps_per_epoch * cfg.epochs
-
-        no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
-        groups = [
-            {"params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)], "weight_decay": cfg.weight_decay},
-            {"params": [p for n, p in model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0},
-        ]
-        optimizer = torch.optim.AdamW(groups, lr=cfg.lr)
-        scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total_steps), total_steps)
         loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+        loop = FineTuneLoop(model, LoopSettings.from_config(cfg, patience=cfg.patience), n_train=len(train_ids),
+                            checkpoint_dir=self.checkpoint_dir, config=cfg.to_dict(), progress=self.progress, resume=self.resume)
+        if not loop.resume_or_start() and cfg.head_init == "probe":
+            loop.state["probe"] = self._probe_init(model, tokenizer, data, train_y.numpy())
 
-        resolved = cfg.to_dict()
-        state: dict[str, Any] = {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "best_f1": -1.0, "best_epoch": -1,
-                                 "bad_epochs": 0, "history": [], "train_seconds": 0.0, "config": resolved}
-        best_state: dict | None = None
-        if self.resume and (self.checkpoint_dir / "state.json").is_file():
-            state, best_state = load_checkpoint(self.checkpoint_dir, model, optimizer, scheduler)
-            changed = [k for k in resolved if k not in ("output_dir", "num_threads") and state["config"].get(k) != resolved[k]]
-            if changed:
-                raise ConfigError(
-                    f"The checkpoint in {self.checkpoint_dir} was made with different settings ({', '.join(changed)}). "
-                    "Rerun with the same settings, or without --resume to start over."
-                )
-        else:
-            if self.resume:
-                logger.info("No checkpoint at %s: starting from scratch", self.checkpoint_dir)
-            if cfg.head_init == "probe":
-                state["probe"] = self._probe_init(model, tokenizer, data, train_y.numpy())
+        def batch_loss(idx: list[int]) -> Any:
+            input_ids, mask = pad_batch([train_ids[i] for i in idx], pad_id)
+            return loss_fn(model(input_ids=input_ids, attention_mask=mask).logits, train_y[idx])
+
+        def validate(info: EpochInfo) -> tuple[dict[str, Any], float]:
+            val = _scores(batched_logits(model, tokenizer, data.validation.texts, cfg.eval_batch_size, cfg.max_length), val_gold)
+            logger.info("epoch %d: validation accuracy %.4f macro-F1 %.4f (loss %.4f, %.0f s)",
+                        info.epoch, val["accuracy"], val["macro_f1"], info.train_loss, info.seconds)
+            return val, val["macro_f1"]
 
         logger.info("Fine-tuning %s on %s: %d train / %d validation / %d test messages, %d intents, %d steps",
-                    ref.name, data.name, len(data.train), len(data.validation), len(data.test), len(data.labels), total_steps)
-        started = time.perf_counter() - state["train_seconds"]
-        stop = False
-        for epoch in range(state["epoch"], cfg.epochs):
-            model.train()
-            batches = length_sorted_batches(lengths, cfg.batch_size, shuffle=True, seed=cfg.seed, epoch=epoch)
-            bar = tqdm(total=len(batches), initial=state["step_in_epoch"], desc=f"epoch {epoch + 1}/{cfg.epochs}",
-                       unit="batch", disable=not self.progress, dynamic_ncols=True)
-            running, seen = 0.0, 0
-            for step in range(state["step_in_epoch"], len(batches)):
-                idx = batches[step]
-                input_ids, mask = pad_batch([train_ids[i] for i in idx], pad_id)
-                logits = model(input_ids=input_ids, attention_mask=mask).logits
-                loss = loss_fn(logits, train_y[idx])
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-                running, seen = running + loss.detach().item(), seen + 1
-                state["global_step"] += 1
-                state["step_in_epoch"] = step + 1
-                bar.update(1)
-                bar.set_postfix(loss=f"{running / seen:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
-                if state["global_step"] % cfg.checkpoint_every == 0 and step + 1 < len(batches):
-                    state["train_seconds"] = time.perf_counter() - started
-                    save_checkpoint(self.checkpoint_dir, model, optimizer, scheduler, state, best_state)
-            bar.close()
-            model.eval()
-            val = _scores(batched_logits(model, tokenizer, data.validation.texts, cfg.eval_batch_size, cfg.max_length), val_gold)
-            val.update(epoch=epoch + 1, train_loss=running / max(seen, 1), seconds=round(time.perf_counter() - started, 1))
-            state["history"].append(val)
-            logger.info("epoch %d: validation accuracy %.4f macro-F1 %.4f (loss %.4f, %.0f s)",
-                        epoch + 1, val["accuracy"], val["macro_f1"], val["train_loss"], val["seconds"])
-            if val["macro_f1"] > state["best_f1"]:
-                state.update(best_f1=val["macro_f1"], best_epoch=epoch + 1, bad_epochs=0)
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            else:
-                state["bad_epochs"] += 1
-                stop = state["bad_epochs"] >= cfg.patience
-            state.update(epoch=epoch + 1, step_in_epoch=0, train_seconds=time.perf_counter() - started)
-            save_checkpoint(self.checkpoint_dir, model, optimizer, scheduler, state, best_state)
-            if stop:
-                logger.info("Early stopping: no improvement for %d epochs", cfg.patience)
-                break
-        train_seconds = time.perf_counter() - started
-        if best_state is not None:
-            model.load_state_dict(best_state)
-        model.eval()
+                    ref.name, data.name, len(data.train), len(data.validation), len(data.test), len(data.labels), loop.total_steps)
+        train_seconds = loop.fit([len(x) for x in train_ids], batch_loss, validate)
+        state = loop.state
         metrics = self._calibrate_and_score(model, tokenizer, data, label2id)
         metrics.update(state.get("probe", {}))
         metrics.update(train_seconds=round(train_seconds, 1), best_epoch=state["best_epoch"], epochs_run=state["epoch"],

@@ -27,17 +27,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from pipeline.artifacts import atomic_dir, library_versions, write_json, write_model_card
-from pipeline.batching import length_sorted_batches, pad_batch
+from pipeline.batching import pad_batch
 from pipeline.config import StageConfig
 from pipeline.errors import ConfigError, DataError, check_param, cli_main
 from pipeline.hub import load_pretrained, resolve_model
 from pipeline.utils import progress_enabled, set_seed, set_torch_threads, setup_logging
-from training.checkpoint import load_checkpoint, save_checkpoint
 from training.cli import add_training_arguments, check_output_dir
 from evaluation.slot_eval import evaluate_slots
+from training.loop import EpochInfo, FineTuneLoop, LoopSettings
 from training.slot_data import SlotData, SlotExample, load_slot_data
 
 logger = logging.getLogger(__name__)
@@ -116,8 +114,6 @@ class SlotTrainer:
 
     def train(self) -> dict[str, Any]:
         import torch
-        from tqdm.auto import tqdm
-        from transformers import get_linear_schedule_with_warmup
 
         cfg = self.config
         job_started = time.perf_counter()
@@ -129,87 +125,34 @@ class SlotTrainer:
             raise DataError(f"The slot data {cfg.data!r} has an empty validation split; set --validation-size > 0.")
         ref, tokenizer, model = self._load(data)
         train_ids, train_labels, train_intents = self._encode(tokenizer, model, data.train)
-        lengths = [len(x) for x in train_ids]
         pad_id = tokenizer.pad_token_id or 0
-        steps_per_epoch = (len(train_ids) + cfg.batch_size - 1) // cfg.batch_size
-        total_steps = steps_per_epoch * cfg.epochs
-        no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
-        groups = [
-            {"params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)], "weight_decay": cfg.weight_decay},
-            {"params": [p for n, p in model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0},
-        ]
-        optimizer = torch.optim.AdamW(groups, lr=cfg.lr)
-        scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total_steps), total_steps)
         loss_fn = torch.nn.CrossEntropyLoss(ignore_index=-100)
+        loop = FineTuneLoop(model, LoopSettings.from_config(cfg, patience=cfg.patience), n_train=len(train_ids),
+                            checkpoint_dir=self.checkpoint_dir, config=cfg.to_dict(), progress=self.progress, resume=self.resume)
+        loop.resume_or_start()
 
-        resolved = cfg.to_dict()
-        state: dict[str, Any] = {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "best_f1": -1.0, "best_epoch": -1,
-                                 "bad_epochs": 0, "history": [], "train_seconds": 0.0, "config": resolved}
-        best_state: dict | None = None
-        if self.resume and (self.checkpoint_dir / "state.json").is_file():
-            state, best_state = load_checkpoint(self.checkpoint_dir, model, optimizer, scheduler)
-            changed = [k for k in resolved if k not in ("output_dir", "num_threads") and state["config"].get(k) != resolved[k]]
-            if changed:
-                raise ConfigError(f"The checkpoint in {self.checkpoint_dir} was made with different settings "
-                                  f"({', '.join(changed)}). Rerun with the same settings, or without --resume to start over.")
-        elif self.resume:
-            logger.info("No checkpoint at %s: starting from scratch", self.checkpoint_dir)
+        def batch_loss(idx: list[int]) -> Any:
+            input_ids, mask = pad_batch([train_ids[i] for i in idx], pad_id)
+            labels, _ = pad_batch([train_labels[i] for i in idx], -100)
+            out = model(input_ids=input_ids, attention_mask=mask)
+            loss = loss_fn(out.tag_logits.reshape(-1, out.tag_logits.shape[-1]), labels.reshape(-1))
+            if out.intent_logits is not None:
+                loss = loss + cfg.intent_loss_weight * loss_fn(out.intent_logits, torch.as_tensor([train_intents[i] for i in idx]))
+            return loss
+
+        def validate(info: EpochInfo) -> tuple[dict[str, Any], list[float]]:
+            val = evaluate_slots(model, tokenizer, data.validation, cfg.eval_batch_size, cfg.max_length)
+            logger.info("epoch %d: validation span F1 %.4f%s (loss %.4f, %.0f s)", info.epoch, val["f1"],
+                        f", intent accuracy {val['intent_accuracy']:.4f}" if "intent_accuracy" in val else "",
+                        info.train_loss, info.seconds)
+            record = {k: val[k] for k in ("precision", "recall", "f1", "intent_accuracy") if k in val}
+            return record, [val["f1"], val.get("intent_accuracy", 0.0)]  # span F1 first; intent accuracy breaks ties
 
         logger.info("Fine-tuning %s on %s: %d train / %d validation / %d test, %d tags, %d intents, %d steps",
                     ref.name, data.name, len(data.train), len(data.validation), len(data.test), len(data.tags),
-                    len(model.intents), total_steps)
-        started = time.perf_counter() - state["train_seconds"]
-        stop = False
-        for epoch in range(state["epoch"], cfg.epochs):
-            model.train()
-            batches = length_sorted_batches(lengths, cfg.batch_size, shuffle=True, seed=cfg.seed, epoch=epoch)
-            bar = tqdm(total=len(batches), initial=state["step_in_epoch"], desc=f"epoch {epoch + 1}/{cfg.epochs}",
-                       unit="batch", disable=not self.progress, dynamic_ncols=True)
-            running, seen = 0.0, 0
-            for step in range(state["step_in_epoch"], len(batches)):
-                idx = batches[step]
-                input_ids, mask = pad_batch([train_ids[i] for i in idx], pad_id)
-                labels, _ = pad_batch([train_labels[i] for i in idx], -100)
-                out = model(input_ids=input_ids, attention_mask=mask)
-                loss = loss_fn(out.tag_logits.reshape(-1, out.tag_logits.shape[-1]), labels.reshape(-1))
-                if out.intent_logits is not None:
-                    loss = loss + cfg.intent_loss_weight * loss_fn(out.intent_logits, torch.as_tensor([train_intents[i] for i in idx]))
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-                running, seen = running + loss.detach().item(), seen + 1
-                state["global_step"] += 1
-                state["step_in_epoch"] = step + 1
-                bar.update(1)
-                bar.set_postfix(loss=f"{running / seen:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
-                if state["global_step"] % cfg.checkpoint_every == 0 and step + 1 < len(batches):
-                    state["train_seconds"] = time.perf_counter() - started
-                    save_checkpoint(self.checkpoint_dir, model, optimizer, scheduler, state, best_state)
-            bar.close()
-            val = evaluate_slots(model, tokenizer, data.validation, cfg.eval_batch_size, cfg.max_length)
-            record = {k: val[k] for k in ("precision", "recall", "f1", "intent_accuracy") if k in val}
-            record.update(epoch=epoch + 1, train_loss=running / max(seen, 1), seconds=round(time.perf_counter() - started, 1))
-            state["history"].append(record)
-            logger.info("epoch %d: validation span F1 %.4f%s (loss %.4f, %.0f s)", epoch + 1, val["f1"],
-                        f", intent accuracy {val['intent_accuracy']:.4f}" if "intent_accuracy" in val else "",
-                        record["train_loss"], record["seconds"])
-            key = [val["f1"], val.get("intent_accuracy", 0.0)]  # span F1 first; intent accuracy breaks ties
-            if key > state.get("best_key", [-1.0, -1.0]):
-                state.update(best_f1=val["f1"], best_key=key, best_epoch=epoch + 1, bad_epochs=0)
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            else:
-                state["bad_epochs"] += 1
-                stop = state["bad_epochs"] >= cfg.patience
-            state.update(epoch=epoch + 1, step_in_epoch=0, train_seconds=time.perf_counter() - started)
-            save_checkpoint(self.checkpoint_dir, model, optimizer, scheduler, state, best_state)
-            if stop:
-                logger.info("Early stopping: no improvement for %d epochs", cfg.patience)
-                break
-        train_seconds = time.perf_counter() - started
-        if best_state is not None:
-            model.load_state_dict(best_state)
+                    len(model.intents), loop.total_steps)
+        train_seconds = loop.fit([len(x) for x in train_ids], batch_loss, validate)
+        state = loop.state
         metrics: dict[str, Any] = {
             "validation": evaluate_slots(model, tokenizer, data.validation, cfg.eval_batch_size, cfg.max_length),
         }

@@ -1,0 +1,85 @@
+"""The shared fine-tuning loop (training/loop.py) on a two-weight linear model with scripted validation scores."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from pipeline.errors import ConfigError
+from training.loop import EpochInfo, FineTuneLoop, LoopSettings
+
+X = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [2.0, 1.0], [1.0, 2.0], [0.5, 0.5], [3.0, 0.0], [0.0, 3.0]])
+Y = torch.tensor([1.0, -1.0, 0.0, 1.0, -1.0, 0.0, 3.0, -3.0])
+CONFIG = {"lr": 0.05, "output_dir": "out", "num_threads": 1}
+
+
+def _model() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return torch.nn.Linear(2, 1, bias=False)
+
+
+def _loop(model, tmp_path, config=CONFIG, resume=False, **settings) -> FineTuneLoop:
+    values = dict(epochs=5, batch_size=2, lr=0.05, checkpoint_every=100, seed=1)
+    values.update(settings)
+    return FineTuneLoop(model, LoopSettings(**values), n_train=len(X), checkpoint_dir=tmp_path / "ckpt",
+                        config=config, progress=False, resume=resume)
+
+
+def _fit(loop: FineTuneLoop, model, scores):
+    """Run the loop; validation returns the scripted scores and records the weights of each epoch."""
+    weights = {}
+
+    def validate(info: EpochInfo):
+        weights[info.epoch] = model.weight.detach().clone()
+        assert not model.training
+        return {"score": scores[info.epoch - 1]}, scores[info.epoch - 1]
+
+    loop.fit([1] * len(X), lambda idx: (model(X[idx]).squeeze(-1) - Y[idx]).pow(2).mean(), validate)
+    return weights
+
+
+def test_best_epoch_is_kept_and_training_stops_after_patience(tmp_path):
+    model = _model()
+    loop = _loop(model, tmp_path, patience=2)
+    weights = _fit(loop, model, [0.5, 0.7, 0.6, 0.65, 0.9])
+    state = loop.state
+    assert [h["epoch"] for h in state["history"]] == [1, 2, 3, 4]  # epochs 3 and 4 do not beat epoch 2: stop
+    assert [h["steps"] for h in state["history"]] == [4, 8, 12, 16]
+    assert (state["best_epoch"], state["best_score"], state["bad_epochs"]) == (2, [0.7], 2)
+    assert loop.best_record()["score"] == 0.7
+    assert torch.equal(model.weight, weights[2]) and not torch.equal(weights[2], weights[4])
+    assert not model.training
+
+
+def test_without_patience_every_epoch_runs(tmp_path):
+    model = _model()
+    loop = _loop(model, tmp_path, epochs=3)
+    _fit(loop, model, [0.9, 0.1, 0.2])
+    assert (len(loop.state["history"]), loop.state["best_epoch"]) == (3, 1)
+
+
+def test_tuple_scores_break_ties_and_max_steps_caps_training(tmp_path):
+    model = _model()
+    loop = _loop(model, tmp_path, epochs=3, max_steps=5)
+    assert loop.total_steps == 5
+    _fit(loop, model, [(0.5, 0.9), (0.5, 0.95), (0.5, 0.99)])
+    assert [h["steps"] for h in loop.state["history"]] == [4, 5]  # epoch 2 stops after one step, epoch 3 never starts
+    assert (loop.state["best_epoch"], loop.state["best_score"]) == (2, [0.5, 0.95])
+
+
+def test_resume_restores_the_checkpoint_and_refuses_other_settings(tmp_path):
+    model = _model()
+    first = _loop(model, tmp_path, epochs=2)
+    _fit(first, model, [(0.5, 0.9), (0.4, 1.0)])  # the checkpoint is written after each epoch
+
+    resumed_model = _model()
+    resumed = _loop(resumed_model, tmp_path, config={**CONFIG, "output_dir": "elsewhere", "num_threads": 2},
+                    resume=True, epochs=3)
+    assert resumed.resume_or_start() is True
+    assert (resumed.state["epoch"], resumed.state["best_epoch"], resumed.state["best_score"]) == (2, 1, [0.5, 0.9])
+    _fit(resumed, resumed_model, [None, None, (0.5, 0.8)])  # the JSON list score compares with a new tuple
+    assert [h["epoch"] for h in resumed.state["history"]] == [1, 2, 3] and resumed.state["best_epoch"] == 1
+
+    fresh = _loop(_model(), tmp_path, config=CONFIG, resume=False)
+    assert fresh.resume_or_start() is False and fresh.state["epoch"] == 0
+    with pytest.raises(ConfigError, match=r"different settings \(lr\)\. Rerun with the same settings"):
+        _loop(_model(), tmp_path, config={**CONFIG, "lr": 0.01}, resume=True).resume_or_start()
