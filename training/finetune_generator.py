@@ -170,7 +170,7 @@ class GeneratorTrainer:
         _, train_src, train_tgt = self.encode(tokenizer, train)
         val_prompts, val_src, val_tgt = self.encode(tokenizer, val)
         pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-        loop = FineTuneLoop(model, LoopSettings.from_config(cfg, max_steps=cfg.max_steps), n_train=len(train_src),
+        loop = FineTuneLoop(model, LoopSettings.from_config(cfg), n_train=len(train_src),
                             checkpoint_dir=self.checkpoint_dir, config=cfg.to_dict(), progress=self.progress, resume=self.resume)
         loop.resume_or_start()
 

@@ -211,7 +211,7 @@ class IntentTrainer:
         val_gold = _label_ids(data.validation.labels, label2id)
         pad_id = tokenizer.pad_token_id or 0
         loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
-        loop = FineTuneLoop(model, LoopSettings.from_config(cfg, patience=cfg.patience), n_train=len(train_ids),
+        loop = FineTuneLoop(model, LoopSettings.from_config(cfg), n_train=len(train_ids),
                             checkpoint_dir=self.checkpoint_dir, config=cfg.to_dict(), progress=self.progress, resume=self.resume)
         if not loop.resume_or_start() and cfg.head_init == "probe":
             loop.state["probe"] = self._probe_init(model, tokenizer, data, train_y.numpy())

@@ -127,7 +127,7 @@ class SlotTrainer:
         train_ids, train_labels, train_intents = self._encode(tokenizer, model, data.train)
         pad_id = tokenizer.pad_token_id or 0
         loss_fn = torch.nn.CrossEntropyLoss(ignore_index=-100)
-        loop = FineTuneLoop(model, LoopSettings.from_config(cfg, patience=cfg.patience), n_train=len(train_ids),
+        loop = FineTuneLoop(model, LoopSettings.from_config(cfg), n_train=len(train_ids),
                             checkpoint_dir=self.checkpoint_dir, config=cfg.to_dict(), progress=self.progress, resume=self.resume)
         loop.resume_or_start()
 
