@@ -50,13 +50,13 @@ class LoopSettings:
     max_steps: int | None = None  # None: every batch of every epoch
 
     @classmethod
-    def from_config(cls, cfg: Any, **overrides: Any) -> "LoopSettings":
+    def from_config(cls, cfg: Any) -> "LoopSettings":
         """The loop settings read from a trainer config's fields of the same names (``patience`` and
         ``max_steps`` where the config has them)."""
         names = ("epochs", "batch_size", "lr", "weight_decay", "warmup_ratio", "max_grad_norm", "checkpoint_every", "seed")
         values = {name: getattr(cfg, name) for name in names}
         values.update({name: getattr(cfg, name) for name in ("patience", "max_steps") if hasattr(cfg, name)})
-        return cls(**{**values, **overrides})
+        return cls(**values)
 
 
 @dataclass
