@@ -113,7 +113,7 @@ def test_shipped_config_builds_the_documented_model():
     model = TrainEmbeddingsConfig.resolve(root / "glove.yaml", {"corpus": "c.txt", "out": "m"}).to_estimator()
     assert isinstance(model, GloVe)
     assert (model.vector_size, model.window, model.x_max, model.alpha, model.eta, model.epochs, model.min_count,
-            model.sample, model.sample_rule) == (100, 25, 1.0, 0.75, 0.05, 30, 5, 1e-5, "paper")
+            model.sample, model.sample_rule) == (100, 25, 1.0, 0.75, 0.05, 30, 5, 3e-5, "paper")
     support = TrainEmbeddingsConfig.resolve(root / "glove_support.yaml", {"out": "m"}).to_estimator()
     assert (support.window, support.x_max, support.sample) == (10, 10.0, 0)  # as its artifact was trained
     assert (GloVe().x_max, GloVe().window, GloVe().eta) == (100.0, 10, 0.05)  # the estimator keeps the paper's defaults
