@@ -8,7 +8,7 @@ import pytest
 import scipy.sparse as sp
 
 from pipeline.errors import ConfigError, DataError, NotFittedError
-from training.embeddings.glove import GloVe, glove_entries
+from training.embeddings.glove import GloVe, glove_entries, pmi_start
 from training.embeddings.glove_kernel import load_glove_kernel
 from training.train_embeddings import main as train_main
 
@@ -68,6 +68,43 @@ def test_two_adagrad_steps_match_a_hand_computation(backend):
     assert losses[1] < losses[0]
 
 
+def test_pmi_start_reproduces_the_log_counts_at_full_rank():
+    """log X_ij = w_i . c_j + b_i + b_j with PMI vectors and b_i = log X_i - log(N) / 2 when every pair is counted."""
+    x = np.array([[4.0, 2.0, 1.0], [2.0, 6.0, 3.0], [1.0, 3.0, 0.5]])
+    entries = glove_entries(sp.csr_matrix(x), x_max=1.0, alpha=0.75)
+    rng = np.random.default_rng(0)
+    w0, c0 = rng.random((3, 4), dtype=np.float32), rng.random((3, 4), dtype=np.float32)
+    before = w0.copy()
+    w, c, b = pmi_start(entries, w0, c0, n_iter=5, seed=0)
+    assert w.dtype == c.dtype == b.dtype == np.float32 and w.shape == c.shape == (3, 4)
+    totals = x.sum(1)
+    assert np.allclose(b, np.log(totals) - 0.5 * np.log(totals.sum()), atol=1e-6)
+    assert np.allclose(w[:, :3] @ c[:, :3].T + b[:, None] + b[None, :], np.log(x), atol=1e-5)
+    assert np.array_equal(w[:, 3], w0[:, 3]) and np.array_equal(c[:, 3], c0[:, 3])  # beyond the rank: random start
+    assert np.array_equal(w0, before)  # the random start passed in is not modified
+
+
+def test_pmi_start_keeps_words_without_pairs_random_with_zero_bias():
+    entries = glove_entries(sp.csr_matrix(([2.0, 2.0], ([0, 1], [1, 0])), shape=(3, 3)), 1.0, 0.75)
+    w0, c0 = np.full((3, 2), 0.25, np.float32), np.full((3, 2), 0.5, np.float32)
+    w, c, b = pmi_start(entries, w0, c0, n_iter=2, seed=0)
+    assert b[2] == 0.0 and np.allclose(b[:2], np.log(2.0) - 0.5 * np.log(4.0))
+    assert w[2].tolist() == [0.25, 0.25] and c[2].tolist() == [0.5, 0.5]  # not the SVD's zero rows
+    assert np.allclose(w[:2] @ c[:2].T, [[0.0, np.log(2.0)], [np.log(2.0), 0.0]], atol=1e-6)  # PMI(0, 1) = log 2
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_pmi_init_starts_near_the_optimum_and_is_recorded(backend):
+    """Vocabulary (5 words) within the rank: the start fits every counted pair, so the first epoch's loss is ~0."""
+    corpus = [["a", "b", "c", "d"], ["b", "c", "e"], ["a", "c", "d", "e"]] * 20
+    fit = lambda init: GloVe(vector_size=6, window=2, x_max=1, epochs=3, min_count=1, workers=1, init=init,
+                             backend=backend, progress=False).fit(corpus)
+    pmi, rand = fit("pmi"), fit("random")
+    assert pmi.training_["epoch_loss"][0] < 1e-4 < rand.training_["epoch_loss"][0]
+    assert pmi.training_["init"] == "pmi" and rand.training_["init"] == "random"
+    assert np.array_equal(pmi.vectors_, fit("pmi").vectors_)  # seeded: reproducible with one worker
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_loss_decreases_and_planted_structure_is_recovered(backend):
     model = GloVe(vector_size=8, window=3, x_max=10, epochs=30, min_count=1, workers=1, backend=backend,
@@ -113,10 +150,10 @@ def test_shipped_config_builds_the_documented_model():
     model = TrainEmbeddingsConfig.resolve(root / "glove.yaml", {"corpus": "c.txt", "out": "m"}).to_estimator()
     assert isinstance(model, GloVe)
     assert (model.vector_size, model.window, model.x_max, model.alpha, model.eta, model.epochs, model.min_count,
-            model.sample, model.sample_rule) == (100, 25, 1.0, 0.75, 0.05, 30, 5, 3e-5, "paper")
+            model.sample, model.sample_rule, model.init) == (100, 25, 1.0, 0.75, 0.05, 30, 5, 3e-5, "paper", "pmi")
     support = TrainEmbeddingsConfig.resolve(root / "glove_support.yaml", {"out": "m"}).to_estimator()
-    assert (support.window, support.x_max, support.sample) == (10, 10.0, 0)  # as its artifact was trained
-    assert (GloVe().x_max, GloVe().window, GloVe().eta) == (100.0, 10, 0.05)  # the estimator keeps the paper's defaults
+    assert (support.window, support.x_max, support.sample, support.init) == (10, 10.0, 0, "random")  # as its artifact was trained
+    assert (GloVe().x_max, GloVe().window, GloVe().eta, GloVe().init) == (100.0, 10, 0.05, "random")  # glove.c's defaults
 
 
 def test_save_load_round_trip(tmp_path):
@@ -163,6 +200,10 @@ def test_bad_settings_and_input():
         GloVe(window=0).fit(planted_corpus())
     with pytest.raises(ConfigError, match=r"^The 'x_max' parameter of GloVe must be a number > 0 \(100 in the paper\). Got 0.$"):
         GloVe(x_max=0).fit(planted_corpus())
+    with pytest.raises(ConfigError, match=r"^The 'init' parameter of GloVe must be one of random, pmi. Got 'svd'.$"):
+        GloVe(init="svd").fit(planted_corpus())
+    with pytest.raises(ConfigError, match=r"^The 'svd_iter' parameter of GloVe must be an int >= 0. Got -1.$"):
+        GloVe(svd_iter=-1).fit(planted_corpus())
     with pytest.raises(ConfigError, match="'backend' parameter of GloVe must be one of auto, compiled, torch. Got 'cuda'"):
         GloVe(backend="cuda").fit(planted_corpus())
     with pytest.raises(DataError, match="occurs at least min_count=1000 times"):

@@ -48,6 +48,8 @@ class TrainEmbeddingsConfig(StageConfig):
     backend: str = field(default="auto", metadata={"help": "auto, compiled (C++ kernel) or torch (fallback)."})
     x_max: float = field(default=100.0, metadata={"help": "glove: counts above x_max get weight 1."})
     weight_exponent: float = field(default=0.75, metadata={"help": "glove: f(x) = (x / x_max) ** weight_exponent below x_max."})
+    glove_init: str = field(default="random", metadata={"help": "glove: start at random (glove.c) or pmi (the rank-dim SVD "
+                                                                "of the PMI of the counted pairs, biases log X_i - log(N)/2)."})
     cooc_weighting: str = field(default="uniform", metadata={"help": "ppmi: window counts uniform, linear (word2vec's "
                                                                      "dynamic window) or harmonic (1/distance; glove always)."})
     cds: float = field(default=0.75, metadata={"help": "ppmi: context distribution smoothing exponent."})
@@ -55,7 +57,7 @@ class TrainEmbeddingsConfig(StageConfig):
     eig: float | None = field(default=None, metadata={"help": "ppmi/lsa: word vectors U S^eig (default 0.5)."})
     doc_tokens: int = field(default=1000, metadata={"help": "lsa: tokens per document (the corpus is cut into chunks)."})
     bow: str = field(default="tfidf", metadata={"help": "lsa: bag-of-words weighting binary, counts or tfidf."})
-    svd_iter: int = field(default=5, metadata={"help": "ppmi/lsa: power iterations of the randomized SVD."})
+    svd_iter: int = field(default=5, metadata={"help": "ppmi/lsa/glove with glove_init pmi: power iterations of the randomized SVD."})
     chunk_tokens: int = field(default=1_000_000, metadata={"help": "glove/ppmi: tokens per co-occurrence counting chunk."})
     evaluate: bool = field(default=True, metadata={"help": "Score WS-353, SimLex-999 and analogies into the model card."})
     progress: bool | None = field(default=None, metadata={"help": "Progress bar (default: on a terminal)."})
@@ -90,8 +92,8 @@ class TrainEmbeddingsConfig(StageConfig):
             from training.embeddings.glove import GloVe
 
             return GloVe(**common, x_max=self.x_max, alpha=self.weight_exponent, sample=self.sample, sample_rule=self.sample_rule,
-                         eta=0.05 if self.alpha is None else self.alpha, epochs=self.epochs,
-                         chunk_tokens=self.chunk_tokens, workers=self.workers, backend=self.backend)
+                         init=self.glove_init, svd_iter=self.svd_iter, eta=0.05 if self.alpha is None else self.alpha,
+                         epochs=self.epochs, chunk_tokens=self.chunk_tokens, workers=self.workers, backend=self.backend)
         if self.method == "ppmi":
             from training.embeddings.ppmi import PPMI
 

@@ -20,6 +20,17 @@ parameter has its own accumulator starting at 1 (``p -= g / sqrt(G); G +=
 g^2``), vectors and biases start uniform in ``[-0.5, 0.5] / vector_size``.
 The word vectors are ``w_i + c_i`` (the paper's "W + W~").
 
+``init="pmi"`` starts AdaGrad from the spectral solution of the same loss
+instead (not in glove.c). With ``X_i = sum_j X_ij`` and ``N = sum_i X_i``,
+``log X_ij = PMI(i, j) + b_i + b_j`` exactly for ``b_i = log X_i - log(N) / 2``;
+the biases start there, and the vectors at the rank-``vector_size``
+truncated SVD ``U S V^T`` of the PMI of the counted pairs (uncounted pairs
+0), ``w = U S^(1/2)``, ``c = V S^(1/2)``. Training then minimises ``J`` as
+above. On the 17M-token wiki8 corpus (shipped config, four runs each) it ends
+at a lower loss than any random start, with WS-353 0.617-0.635 (mean 0.629)
+against 0.581-0.619 (mean 0.600) and analogies about a point lower; the SVD
+takes about 4 minutes there (see ``configs/embeddings/glove.yaml``).
+
 Backends (``backend="auto"`` picks the first that works):
 
 - ``"compiled"``: the C++ kernel of ``glove_kernel.py``; ``workers`` threads
@@ -57,6 +68,7 @@ from training.embeddings.sampling import SAMPLE_RULES, subsample_corpus
 logger = logging.getLogger(__name__)
 
 BACKENDS = ("auto", "compiled", "torch")
+INITS = ("random", "pmi")
 ENTRY = np.dtype([("row", "<i4"), ("col", "<i4"), ("logx", "<f4"), ("fx", "<f4")])
 JOB_ENTRIES = 1 << 20  # entries per kernel call (progress granularity)
 
@@ -83,6 +95,35 @@ def glove_entries(cooc: sp.spmatrix, x_max: float, alpha: float, block: int = 1 
     return entries
 
 
+def pmi_start(entries: np.ndarray, w: np.ndarray, c: np.ndarray, n_iter: int,
+              seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The spectral start of ``init="pmi"`` (module docstring): ``(w, c, bias)``.
+
+    ``w`` and ``c`` are the random starts (not modified), returned as copies
+    whose first ``rank = min(columns, words)`` columns are ``U S^(1/2)`` and
+    ``V S^(1/2)``; the bias ``log X_i - log(N) / 2`` is for both tables. Words
+    without a pair keep their random vectors and get a zero bias.
+    """
+    from sklearn.utils.extmath import randomized_svd
+
+    n_words = w.shape[0]
+    rows, cols = entries["row"], entries["col"]
+    logx = entries["logx"].astype(np.float64)
+    totals = np.bincount(rows, weights=np.exp(logx), minlength=n_words)
+    seen = totals > 0
+    log_totals = np.log(np.where(seen, totals, 1.0))
+    half_log_n = 0.5 * np.log(totals.sum())
+    pmi = sp.csr_matrix((logx - log_totals[rows] - log_totals[cols] + 2 * half_log_n, (rows, cols)),
+                        shape=(n_words, n_words))
+    rank = min(w.shape[1], n_words)
+    u, s, vt = randomized_svd(pmi, n_components=rank, n_iter=n_iter, random_state=seed)
+    del pmi
+    w, c = w.copy(), c.copy()
+    root = np.sqrt(s)
+    w[seen, :rank], c[seen, :rank] = (u * root)[seen], (vt.T * root)[seen]
+    return w, c, np.where(seen, log_totals - half_log_n, 0.0).astype(np.float32)
+
+
 class GloVe(WordVectors):
     """GloVe estimator (see the module docstring).
 
@@ -92,6 +133,8 @@ class GloVe(WordVectors):
     ``eta`` the AdaGrad learning rate (0.05); ``epochs``; ``min_count``;
     ``sample`` (subsampling threshold t applied once before counting, 0 = off)
     and ``sample_rule`` (paper | word2vec, see ``sampling.py``);
+    ``init`` random|pmi (the starting point, see the module docstring) and
+    ``svd_iter`` (power iterations of its randomized SVD);
     ``max_vocab_size``; ``chunk_tokens`` (tokens per counting chunk);
     ``batch_entries`` (torch backend mini-batch); ``workers``; ``seed``;
     ``backend`` auto|compiled|torch; ``progress`` (None: on a TTY).
@@ -102,7 +145,7 @@ class GloVe(WordVectors):
 
     def __init__(self, *, vector_size: int = 100, window: int = 10, x_max: float = 100.0, alpha: float = 0.75,
                  eta: float = 0.05, epochs: int = 25, min_count: int = 5, max_vocab_size: int | None = None,
-                 sample: float = 0.0, sample_rule: str = "paper",
+                 sample: float = 0.0, sample_rule: str = "paper", init: str = "random", svd_iter: int = 5,
                  chunk_tokens: int = CHUNK_TOKENS, batch_entries: int = 4096, workers: int = 2, seed: int = 42,
                  backend: str = "auto", progress: bool | None = None) -> None:
         self.vector_size = vector_size
@@ -115,6 +158,8 @@ class GloVe(WordVectors):
         self.max_vocab_size = max_vocab_size
         self.sample = sample
         self.sample_rule = sample_rule
+        self.init = init
+        self.svd_iter = svd_iter
         self.chunk_tokens = chunk_tokens
         self.batch_entries = batch_entries
         self.workers = workers
@@ -135,6 +180,8 @@ class GloVe(WordVectors):
                     self.max_vocab_size is None or is_int(self.max_vocab_size, 1), "None or an int >= 1")
         check_param(name, "sample", self.sample, is_number(self.sample) and 0 <= self.sample < 1, "a number in [0, 1) (0 = off)")
         check_param(name, "sample_rule", self.sample_rule, self.sample_rule in SAMPLE_RULES, f"one of {', '.join(SAMPLE_RULES)}")
+        check_param(name, "init", self.init, self.init in INITS, f"one of {', '.join(INITS)}")
+        check_param(name, "svd_iter", self.svd_iter, is_int(self.svd_iter, 0), "an int >= 0")
         check_param(name, "chunk_tokens", self.chunk_tokens, is_int(self.chunk_tokens, 1), "an int >= 1")
         check_param(name, "batch_entries", self.batch_entries, is_int(self.batch_entries, 1), "an int >= 1")
         check_param(name, "workers", self.workers, is_int(self.workers, 1), "an int >= 1")
@@ -185,6 +232,11 @@ class GloVe(WordVectors):
         # Word and context tables: dim vector columns plus the bias; AdaGrad accumulators start at 1 (glove.c).
         w = ((rng.random((n_words, dim + 1), dtype=np.float32) - 0.5) / dim).astype(np.float32)
         c = ((rng.random((n_words, dim + 1), dtype=np.float32) - 0.5) / dim).astype(np.float32)
+        if self.init == "pmi":
+            w[:, :dim], c[:, :dim], bias = pmi_start(entries, w[:, :dim], c[:, :dim], self.svd_iter, self.seed)
+            w[:, dim] = c[:, dim] = bias
+            logger.info("GloVe: PMI start (rank %d) in %.1f s.", min(dim, n_words), time.perf_counter() - started)
+        init_s = time.perf_counter() - started
         gw, gc = np.ones_like(w), np.ones_like(c)
         bar = tqdm(total=self.epochs * len(entries), unit="pair", unit_scale=True, desc="GloVe",
                    disable=not progress_enabled(self.progress), smoothing=0.1)
@@ -200,7 +252,8 @@ class GloVe(WordVectors):
         self.bias_ = (w[:, dim] + c[:, dim]).copy()
         self.training_ = {
             "corpus": "<co-occurrence matrix>", "nonzeros": int(len(entries)),
-            "backend": "compiled" if kernel is not None else "torch", "train_seconds": round(train_s, 3),
+            "backend": "compiled" if kernel is not None else "torch", "init": self.init,
+            "init_seconds": round(init_s, 3), "train_seconds": round(train_s, 3),
             "entries_per_second": round(self.epochs * len(entries) / max(train_s, 1e-9)), "epoch_loss": losses,
         }
         logger.info("GloVe: %d words, %d non-zeros x %d epochs in %.1f s (%s backend); loss %s -> %s.",
