@@ -253,8 +253,8 @@ class GloVe(WordVectors):
         self.training_ = {
             "corpus": "<co-occurrence matrix>", "nonzeros": int(len(entries)),
             "backend": "compiled" if kernel is not None else "torch", "init": self.init,
-            "init_seconds": round(init_s, 3), "train_seconds": round(train_s, 3),
-            "entries_per_second": round(self.epochs * len(entries) / max(train_s, 1e-9)), "epoch_loss": losses,
+            "init_seconds": round(init_s, 3), "train_seconds": round(train_s, 3),  # the start included
+            "entries_per_second": round(self.epochs * len(entries) / max(train_s - init_s, 1e-9)), "epoch_loss": losses,
         }
         logger.info("GloVe: %d words, %d non-zeros x %d epochs in %.1f s (%s backend); loss %s -> %s.",
                     n_words, len(entries), self.epochs, train_s, self.training_["backend"], losses[0], losses[-1])
