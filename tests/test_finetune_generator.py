@@ -146,3 +146,14 @@ def test_cli_refuses_existing_output_and_bad_settings(tmp_path, toy, capsys):
         GeneratorTrainingConfig(epochs=0)
     with pytest.raises(ConfigError, match=r"The 'snippets' parameter of GeneratorTrainingConfig must be one of intent, retriever"):
         GeneratorTrainingConfig(snippets="bm25")
+
+
+def test_cli_prints_plain_or_json_metrics(tmp_path, toy, capsys):
+    common = ["--model", str(toy["model"]), "--data", str(toy["data"]), "--kb-path", str(toy["kb"]), "--max-steps", "1",
+              "--batch-size", "4", "--eval-batch-size", "4", "--max-target-length", "24", "--num-threads", "1", "-q"]
+    assert finetune_generator.main([*common, "--output-dir", str(tmp_path / "g1"), "--eval-generate", "0", "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["steps"] == 1 and metrics["train_pairs"] == 24 and metrics["validation_loss"] > 0
+    assert finetune_generator.main([*common, "--output-dir", str(tmp_path / "g2"), "--eval-generate", "2"]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith("validation loss ") and ", ROUGE-L F1 " in line and line.endswith(f" -> {tmp_path / 'g2'}")

@@ -1,10 +1,13 @@
-"""Flags and checks shared by the training commands (``finetune_intent``, ``finetune_slots``, ``finetune_generator``)."""
+"""What the training commands (``finetune_intent``, ``finetune_slots``, ``finetune_generator``) share:
+their common flags, the output-folder check, and the parse → config → train steps of ``main``."""
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from pipeline.errors import ConfigError
+from pipeline.utils import setup_logging
 
 
 def add_training_arguments(parser: argparse.ArgumentParser, config_name: str) -> None:
@@ -17,9 +20,33 @@ def add_training_arguments(parser: argparse.ArgumentParser, config_name: str) ->
     parser.add_argument("-q", "--quiet", action="store_true", help="Only warnings and errors on stderr.")
 
 
+def training_parser(prog: str, description: str, config_cls: Any, json_flag: bool = True) -> argparse.ArgumentParser:
+    """The parser of a training command: the config class's own flags, then the shared ones (and ``--json``)."""
+    parser = argparse.ArgumentParser(prog=prog, description=description,
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    config_cls.add_arguments(parser)
+    add_training_arguments(parser, config_cls.__name__)
+    if json_flag:
+        parser.add_argument("--json", action="store_true", help="Print the final metrics as JSON.")
+    return parser
+
+
 def check_output_dir(output_dir: str | Path, args: argparse.Namespace) -> Path:
     """Refuse to replace an existing model folder unless ``--overwrite`` (or ``--resume``) is given."""
     out = Path(output_dir)
     if out.exists() and not (args.overwrite or args.resume):
         raise ConfigError(f"The output folder {str(out)!r} already exists. Pass --overwrite to replace it, or choose another --output-dir.")
     return out
+
+
+def run_training(parser: argparse.ArgumentParser, argv: list[str] | None, config_cls: Any,
+                 trainer_cls: Any) -> tuple[argparse.Namespace, Path, dict[str, Any]]:
+    """Parse ``argv``, resolve the config (YAML, then flags), check the output folder and train.
+
+    Returns the parsed arguments, the output folder and the trainer's metrics, for the command to print."""
+    args = parser.parse_args(argv)
+    setup_logging(quiet=args.quiet)
+    config = config_cls.resolve(args.config, args)
+    out = check_output_dir(config.output_dir, args)
+    metrics = trainer_cls(config, progress=args.progress, resume=args.resume).train()
+    return args, out, metrics

@@ -24,6 +24,7 @@ continues from it (dropout noise after a resume differs from an uninterrupted ru
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import shutil
 from dataclasses import dataclass, field
@@ -36,8 +37,8 @@ from pipeline.config import StageConfig
 from pipeline.errors import DataError, ModelLoadError, check_param, cli_main
 from pipeline.hub import load_pretrained, resolve_model
 from pipeline.prompts import DEFAULT_PROMPT_TEMPLATE, check_template, fit_prompt
-from pipeline.utils import progress_enabled, set_seed, set_torch_threads, setup_logging
-from training.cli import add_training_arguments, check_output_dir
+from pipeline.utils import progress_enabled, set_seed, set_torch_threads
+from training.cli import run_training, training_parser
 from training.generator_data import SNIPPET_SOURCES, GenerationExample, load_generation_splits
 from training.loop import EpochInfo, FineTuneLoop, LoopSettings
 
@@ -234,20 +235,16 @@ class GeneratorTrainer:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m training.finetune_generator",
-                                     description="Fine-tune a Hugging Face seq2seq checkpoint as the reply generator.")
-    GeneratorTrainingConfig.add_arguments(parser)
-    add_training_arguments(parser, "GeneratorTrainingConfig")
-    return parser
+    return training_parser("python -m training.finetune_generator",
+                           "Fine-tune a Hugging Face seq2seq checkpoint as the reply generator.", GeneratorTrainingConfig)
 
 
 @cli_main
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    setup_logging(quiet=args.quiet)
-    config = GeneratorTrainingConfig.resolve(args.config, args)
-    out = check_output_dir(config.output_dir, args)
-    metrics = GeneratorTrainer(config, progress=args.progress, resume=args.resume).train()
+    args, out, metrics = run_training(build_parser(), argv, GeneratorTrainingConfig, GeneratorTrainer)
+    if args.json:
+        print(json.dumps(metrics, indent=2))
+        return 0
     rouge = metrics.get("validation_rougeL_f")
     print(f"validation loss {metrics['validation_loss']:.4f}" + (f", ROUGE-L F1 {rouge:.4f}" if rouge is not None else "")
           + f" -> {out}")

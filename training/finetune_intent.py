@@ -20,6 +20,7 @@ optimizer and checkpoints are :mod:`training.loop`, shared with the slot and gen
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import shutil
 import time
@@ -36,8 +37,8 @@ from pipeline.errors import DataError, check_param, cli_main
 from pipeline.hub import load_pretrained, resolve_model
 from pipeline.intent_model import build_intent_model
 from pipeline.nlu import CALIBRATION_FILE, batched_logits, embed_texts, softmax
-from pipeline.utils import progress_enabled, set_seed, set_torch_threads, setup_logging
-from training.cli import add_training_arguments, check_output_dir
+from pipeline.utils import progress_enabled, set_seed, set_torch_threads
+from training.cli import run_training, training_parser
 from training.data import IntentData, load_intent_data
 from training.loop import EpochInfo, FineTuneLoop, LoopSettings
 
@@ -306,27 +307,15 @@ class IntentTrainer:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m training.finetune_intent",
-        description="Fine-tune a Hugging Face encoder (default: packaged all-MiniLM-L6-v2) as an intent classifier.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    IntentTrainingConfig.add_arguments(parser)
-    add_training_arguments(parser, "IntentTrainingConfig")
-    parser.add_argument("--json", action="store_true", help="Print the final metrics as JSON.")
-    return parser
+    return training_parser("python -m training.finetune_intent",
+                           "Fine-tune a Hugging Face encoder (default: packaged all-MiniLM-L6-v2) as an intent classifier.",
+                           IntentTrainingConfig)
 
 
 @cli_main
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    setup_logging(quiet=args.quiet)
-    config = IntentTrainingConfig.resolve(args.config, args)
-    out = check_output_dir(config.output_dir, args)
-    metrics = IntentTrainer(config, progress=args.progress, resume=args.resume).train()
+    args, out, metrics = run_training(build_parser(), argv, IntentTrainingConfig, IntentTrainer)
     if args.json:
-        import json
-
         print(json.dumps(metrics, indent=2))
     else:
         for split in ("validation", "test"):

@@ -32,8 +32,8 @@ from pipeline.batching import pad_batch
 from pipeline.config import StageConfig
 from pipeline.errors import ConfigError, DataError, check_param, cli_main
 from pipeline.hub import load_pretrained, resolve_model
-from pipeline.utils import progress_enabled, set_seed, set_torch_threads, setup_logging
-from training.cli import add_training_arguments, check_output_dir
+from pipeline.utils import progress_enabled, set_seed, set_torch_threads
+from training.cli import run_training, training_parser
 from evaluation.slot_eval import evaluate_slots
 from training.loop import EpochInfo, FineTuneLoop, LoopSettings
 from training.slot_data import SlotData, SlotExample, load_slot_data
@@ -202,24 +202,14 @@ class SlotTrainer:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m training.finetune_slots",
-        description="Fine-tune a Hugging Face encoder (default: packaged all-MiniLM-L6-v2) as a slot/entity tagger.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    SlotTrainingConfig.add_arguments(parser)
-    add_training_arguments(parser, "SlotTrainingConfig")
-    parser.add_argument("--json", action="store_true", help="Print the final metrics as JSON.")
-    return parser
+    return training_parser("python -m training.finetune_slots",
+                           "Fine-tune a Hugging Face encoder (default: packaged all-MiniLM-L6-v2) as a slot/entity tagger.",
+                           SlotTrainingConfig)
 
 
 @cli_main
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    setup_logging(quiet=args.quiet)
-    config = SlotTrainingConfig.resolve(args.config, args)
-    out = check_output_dir(config.output_dir, args)
-    metrics = SlotTrainer(config, progress=args.progress, resume=args.resume).train()
+    args, out, metrics = run_training(build_parser(), argv, SlotTrainingConfig, SlotTrainer)
     if args.json:
         print(json.dumps(metrics, indent=2))
         return 0
