@@ -20,14 +20,13 @@ def add_training_arguments(parser: argparse.ArgumentParser, config_name: str) ->
     parser.add_argument("-q", "--quiet", action="store_true", help="Only warnings and errors on stderr.")
 
 
-def training_parser(prog: str, description: str, config_cls: Any, json_flag: bool = True) -> argparse.ArgumentParser:
-    """The parser of a training command: the config class's own flags, then the shared ones (and ``--json``)."""
+def training_parser(prog: str, description: str, config_cls: Any) -> argparse.ArgumentParser:
+    """The parser of a training command: the config class's own flags, then the shared ones and ``--json``."""
     parser = argparse.ArgumentParser(prog=prog, description=description,
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     config_cls.add_arguments(parser)
     add_training_arguments(parser, config_cls.__name__)
-    if json_flag:
-        parser.add_argument("--json", action="store_true", help="Print the final metrics as JSON.")
+    parser.add_argument("--json", action="store_true", help="Print the final metrics as JSON.")
     return parser
 
 
