@@ -12,7 +12,8 @@ gold intents; with ``--intent-model`` the intent rows are repeated with the
 classifier's predictions. A hit is any gold snippet; MRR uses the first gold
 snippet's rank. The index build time is measured cold (empty cache) and warm
 (a second start that reads the cache). Writes ``metrics.json``, ``table.md``,
-``per_example.jsonl`` and ``config.yaml`` into the output folder.
+``per_example.jsonl`` and ``config.yaml`` into the output folder. A folder that
+is not empty is replaced only with ``--overwrite`` (checked before any work).
 """
 from __future__ import annotations
 
@@ -156,6 +157,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--retrieval-set", default=None, help="Labelled retrieval set YAML (default: the packaged one).")
     p.add_argument("--intent-model", default=None, help="Intent classifier folder: adds rows with predicted intents.")
     p.add_argument("--output-dir", default=None, help="Where to write results (default: runs/retrieval/<timestamp>).")
+    p.add_argument("--overwrite", action="store_true", help="Replace --output-dir if it is not empty.")
     p.add_argument("--hybrid-weight", type=float, default=None,
                    help="BM25 weight of the hybrid row (default: the config's lexical_weight, or 0.1 if that is 0).")
     p.add_argument("--json", action="store_true", help="Print metrics.json to stdout instead of the table.")
@@ -170,8 +172,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     setup_logging(args.verbose, args.quiet)
+    from evaluation.nlu import check_output_dir
     from knowledge_base.loader import load_knowledge_base, load_retrieval_set
+    from pipeline.hub import resolve_model
 
+    out = Path(args.output_dir or REPO_ROOT / "runs" / "retrieval" / datetime.now().strftime("%Y%m%d-%H%M%S"))
+    check_output_dir(out, args.overwrite)  # cheap checks first: nothing is loaded or replaced on a mistake
+    if args.intent_model:
+        resolve_model(args.intent_model, what="intent model")
     config = RetrieverConfig.resolve(args.config, args)
     kb = load_knowledge_base(config.kb_path)
     examples = load_retrieval_set(args.retrieval_set, kb=kb)
@@ -201,7 +209,6 @@ def main(argv: list[str] | None = None) -> int:
                "intent_accuracy": intent_accuracy, "index_build": timing, "methods": rows,
                "hybrid_weight": hybrid_weight, "versions": library_versions()}
 
-    out = Path(args.output_dir or REPO_ROOT / "runs" / "retrieval" / datetime.now().strftime("%Y%m%d-%H%M%S"))
     with atomic_dir(out) as tmp:
         write_json(tmp / "metrics.json", metrics)
         (tmp / "table.md").write_text(format_table(rows, markdown=True), encoding="utf-8")

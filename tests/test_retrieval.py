@@ -410,3 +410,32 @@ def test_evaluation_cli_bad_kb_is_one_line_exit_2(tmp_path: Path, capsys: pytest
     assert cli.main(["--kb", str(tmp_path / "missing"), "--output-dir", str(tmp_path / "o"), "-q"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "does not exist" in err and err.count("\n") == 1
+
+
+def test_evaluation_cli_refuses_a_non_empty_output_dir_before_any_work(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from evaluation import retrieval as cli
+
+    out = tmp_path / "runs"
+    (out / "earlier-run").mkdir(parents=True)
+    (out / "earlier-run" / "metrics.json").write_text("{}", encoding="utf-8")
+    # the knowledge base is missing too: the output folder is checked first, so its error is the one shown
+    assert cli.main(["--kb", str(tmp_path / "missing"), "--output-dir", str(out), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "is not empty" in err and "--overwrite" in err and err.count("\n") == 1
+    assert (out / "earlier-run" / "metrics.json").read_text(encoding="utf-8") == "{}"
+    # with --overwrite the folder check passes and the next problem (the missing knowledge base) is reported
+    assert cli.main(["--kb", str(tmp_path / "missing"), "--output-dir", str(out), "--overwrite", "-q"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert (out / "earlier-run" / "metrics.json").is_file()
+
+
+def test_evaluation_cli_missing_intent_model_fails_before_loading(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from evaluation import retrieval as cli
+
+    # the knowledge base is missing too: the model folder is checked first
+    assert cli.main(["--kb", str(tmp_path / "missing"), "--intent-model", str(tmp_path / "no-model"),
+                     "--output-dir", str(tmp_path / "o"), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "intent model folder" in err and "does not exist" in err
+    assert err.count("\n") == 1 and not (tmp_path / "o").exists()
