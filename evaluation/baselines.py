@@ -43,7 +43,7 @@ import yaml
 
 from evaluation.baseline_rows import REPO_ROOT, Method, build_methods, resolve_path, vector_artifacts, vectors_info
 from evaluation.baseline_table import format_table, notes
-from pipeline.artifacts import atomic_dir, library_versions, read_json, write_json
+from pipeline.artifacts import atomic_dir, check_output_dir, library_versions, read_json, write_json
 from pipeline.config import StageConfig
 from pipeline.errors import ConfigError, ModelLoadError, check_param, cli_main
 
@@ -285,7 +285,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 @cli_main
 def main(argv: Sequence[str] | None = None) -> int:
-    from evaluation.nlu import check_output_dir
     from pipeline.utils import setup_logging
     from training.data import describe, load_intent_data
 

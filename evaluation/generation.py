@@ -1,6 +1,6 @@
 """ROUGE-L of generated replies against the Bitext references, side by side with a retrieval baseline.
 
-    python -m evaluation.generation --output-dir runs/generation
+    python -m evaluation.generation --output-dir runs/generation/demo
     python -m evaluation.generation --generators grounded,retrieval,seq2seq --model artifacts/generator --limit 100
 
 On the held-out (``test``) split of the Bitext 4.5k file (see
@@ -21,7 +21,10 @@ replaced consistently (:func:`training.generator_data.fill_reference`).
 Scores: ROUGE-L F1 (``rouge_score``, ``use_stemmer=True``; primary metric),
 precision and recall, the guardrail pass rate and which checks fired, and
 reply length. Writes ``metrics.json``, ``table.md`` and ``predictions.jsonl``
-(per-example replies and scores) to ``--output-dir``.
+(per-example replies and scores) to ``--output-dir`` (default
+``runs/generation/<timestamp>``), atomically: a temporary folder renamed into
+place. A folder that is not empty is replaced only with ``--overwrite``
+(checked before any work).
 """
 from __future__ import annotations
 
@@ -29,12 +32,13 @@ import argparse
 import json
 import logging
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
-from pipeline.artifacts import library_versions, write_json
+from pipeline.artifacts import atomic_dir, check_output_dir, library_versions, write_json
 from pipeline.errors import ConfigError, cli_main
 from pipeline.guardrails import Guardrails, apply_guardrails
 from pipeline.nlg import GeneratorConfig, GroundedGenerator, Seq2SeqGenerator
@@ -150,7 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=int, default=None, help="Snippets per message (default: the generator's max_snippets).")
     p.add_argument("--config", default=None, help="GeneratorConfig YAML (max_snippets, min/max words, seq2seq decoding).")
     p.add_argument("--seed", type=int, default=42, help="Seed of the train/validation/test split.")
-    p.add_argument("--output-dir", default="runs/generation", help="Folder for metrics.json, table.md and predictions.jsonl.")
+    p.add_argument("--output-dir", default=None, help="Folder for metrics.json, table.md and predictions.jsonl "
+                   "(default: runs/generation/<timestamp>).")
+    p.add_argument("--overwrite", action="store_true", help="Replace --output-dir if it is not empty.")
     p.add_argument("-v", "--verbose", action="count", default=0)
     return p
 
@@ -172,6 +178,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     top_k = args.top_k or config.max_snippets
     if top_k < 1:
         raise ConfigError(f"The '--top-k' option must be an int >= 1. Got {top_k}.")
+    out = Path(args.output_dir or Path("runs") / "generation" / datetime.now().strftime("%Y%m%d-%H%M%S"))
+    check_output_dir(out, args.overwrite)  # before any work: nothing is loaded or replaced on a mistake
 
     from training.generator_data import read_bitext_rows, split_rows
 
@@ -194,9 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = {name: {**s["aggregate"], "seconds": seconds[name]} for name, s in scored.items()}
     table = markdown_table(results)
 
-    out = Path(args.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "metrics.json", {
+    metrics = {
         "primary_metric": PRIMARY_METRIC,
         "generators": results,
         "split": {"name": "test", "n": len(test), "train_n": len(train), "seed": args.seed},
@@ -205,16 +211,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         "model": args.model,
         "generator_config": config.to_dict(),
         "library_versions": library_versions(("rouge-score",)),
-    })
-    (out / "table.md").write_text(
-        f"# Reply generation on the Bitext held-out split ({len(test)} messages)\n\n"
-        f"Gold intents; snippets: {args.snippets} (top {top_k}). ROUGE-L with stemming against the filled references.\n\n"
-        + table + "\n", encoding="utf-8")
-    with open(out / "predictions.jsonl", "w", encoding="utf-8") as fh:
-        for i, ex in enumerate(test):
-            row = {"message": ex.message, "intent": ex.intent, "reference": ex.reference, "snippets": [s.id for s in ex.snippets],
-                   "replies": {n: {"text": replies[n][i], **scored[n]["per_example"][i]} for n in names}}
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    }
+    with atomic_dir(out) as tmp:
+        write_json(tmp / "metrics.json", metrics)
+        (tmp / "table.md").write_text(
+            f"# Reply generation on the Bitext held-out split ({len(test)} messages)\n\n"
+            f"Gold intents; snippets: {args.snippets} (top {top_k}). ROUGE-L with stemming against the filled references.\n\n"
+            + table + "\n", encoding="utf-8")
+        with open(tmp / "predictions.jsonl", "w", encoding="utf-8") as fh:
+            for i, ex in enumerate(test):
+                row = {"message": ex.message, "intent": ex.intent, "reference": ex.reference,
+                       "snippets": [s.id for s in ex.snippets],
+                       "replies": {n: {"text": replies[n][i], **scored[n]["per_example"][i]} for n in names}}
+                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
     print(table)
     print(f"Wrote {out / 'metrics.json'}, {out / 'table.md'} and {out / 'predictions.jsonl'}")
     return 0

@@ -38,7 +38,7 @@ from typing import Any, Protocol, Sequence
 import numpy as np
 
 from evaluation.metrics import ClassificationEvaluation, evaluate_classification
-from pipeline.artifacts import atomic_dir, library_versions, read_json, write_json
+from pipeline.artifacts import atomic_dir, check_output_dir, library_versions, read_json, write_json
 from pipeline.config import StageConfig
 from pipeline.errors import ConfigError, check_param, cli_main
 from pipeline.utils import progress_enabled
@@ -85,16 +85,6 @@ class NLUEvalConfig(StageConfig):
         check_param(name, "batch_size", self.batch_size, self.batch_size >= 1, "an int >= 1")
         check_param(name, "limit", self.limit, self.limit is None or self.limit >= 1, "an int >= 1 or unset")
         check_param(name, "n_bins", self.n_bins, 1 <= self.n_bins <= 100, "an int in [1, 100]")
-
-
-def check_output_dir(path: str | Path, overwrite: bool) -> None:
-    """Refuse a non-empty folder (or a file) unless ``overwrite``; cheap, so call it before any work."""
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise ConfigError(f"The output path {str(path)!r} is a file. Pass a folder for --output-dir.")
-    if path.is_dir() and any(path.iterdir()) and not overwrite:
-        raise ConfigError(f"The output folder {str(path)!r} is not empty. Pass --overwrite to replace it, "
-                          "or choose another --output-dir.")
 
 
 def subsample(texts: Sequence[str], labels: Sequence[str], limit: int | None, seed: int) -> tuple[list[str], list[str]]:

@@ -32,7 +32,7 @@ import numpy as np
 import yaml
 
 from evaluation.ranking import RankingEvaluator, RankingResult
-from pipeline.artifacts import atomic_dir, library_versions, write_json
+from pipeline.artifacts import atomic_dir, check_output_dir, library_versions, write_json
 from pipeline.embedding import SentenceEncoder
 from pipeline.errors import cli_main
 from pipeline.lexical import BM25, TfidfScorer
@@ -172,7 +172,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     setup_logging(args.verbose, args.quiet)
-    from evaluation.nlu import check_output_dir
     from knowledge_base.loader import load_knowledge_base, load_retrieval_set
     from pipeline.hub import resolve_model
 

@@ -16,7 +16,9 @@
 - Words are looked up as given, then lowercased (the corpus is lowercase).
 - ``--output-dir`` gets ``metrics.json`` (aggregates), ``per_example.json``
   (every pair and question) and ``pca.png`` (countries and capitals, numbers,
-  verbs, projected on their first two principal components).
+  verbs, projected on their first two principal components), written
+  atomically (a temporary folder renamed into place). A folder that is not
+  empty is replaced only with ``--overwrite`` (checked before any work).
 
 The data comes from ``$SUPPORT_DATA_DIR/wordsim`` (default ``../shared/data``).
 """
@@ -303,12 +305,13 @@ def format_report(report: WordVecReport) -> str:
 
 @cli_main
 def main(argv: list[str] | None = None) -> int:
-    from pipeline.artifacts import write_json
+    from pipeline.artifacts import atomic_dir, check_output_dir, write_json
     from pipeline.utils import setup_logging
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--vectors", required=True, help="Model folder or word2vec-format file.")
     parser.add_argument("--output-dir", help="Write metrics.json, per_example.json and pca.png here.")
+    parser.add_argument("--overwrite", action="store_true", help="Replace --output-dir if it is not empty.")
     parser.add_argument("--data-dir", help="Folder with wordsim353.tsv, simlex999.txt, questions-words.txt, faruqui/.")
     parser.add_argument("--restrict-vocab", type=int, default=30000, help="Analogy candidates: most frequent N words.")
     parser.add_argument("--json", action="store_true", help="Print the report as JSON.")
@@ -316,13 +319,15 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(quiet=args.json)
     if args.restrict_vocab < 1:
         raise DataError(f"The 'restrict_vocab' parameter of evaluation.wordvec must be an int >= 1. Got {args.restrict_vocab}.")
+    if args.output_dir:
+        check_output_dir(args.output_dir, args.overwrite)  # before loading: nothing is replaced on a mistake
     vectors = load_vectors(args.vectors)
     report = evaluate_all(vectors, args.data_dir, restrict_vocab=args.restrict_vocab)
     if args.output_dir:
-        out = Path(args.output_dir)
-        write_json(out / "metrics.json", {"vectors": str(args.vectors), **report.to_dict()})
-        write_json(out / "per_example.json", report.to_dict(per_example=True))
-        plot_pca(vectors, out / "pca.png")
+        with atomic_dir(args.output_dir) as tmp:
+            write_json(tmp / "metrics.json", {"vectors": str(args.vectors), **report.to_dict()})
+            write_json(tmp / "per_example.json", report.to_dict(per_example=True))
+            plot_pca(vectors, tmp / "pca.png")
     print(json.dumps(report.to_dict(), indent=2) if args.json else format_report(report))
     return 0
 

@@ -17,6 +17,21 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from pipeline.errors import ConfigError
+
+
+def check_output_dir(path: str | Path, overwrite: bool) -> None:
+    """Refuse a non-empty folder (or a file) unless ``overwrite``; cheap, so call it before any work.
+
+    The evaluation commands' rule for report folders; write the report with :func:`atomic_dir` afterwards.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"The output path {str(path)!r} is a file. Pass a folder for --output-dir.")
+    if path.is_dir() and any(path.iterdir()) and not overwrite:
+        raise ConfigError(f"The output folder {str(path)!r} is not empty. Pass --overwrite to replace it, "
+                          "or choose another --output-dir.")
+
 
 @contextmanager
 def atomic_dir(target: str | os.PathLike[str], overwrite: bool = True) -> Iterator[Path]:

@@ -72,6 +72,15 @@ def test_cli_writes_metrics_table_and_predictions(tmp_path, capsys):
     assert f"order {order}" in refund["replies"]["grounded"]["text"]
     assert "| grounded | 2 |" in (out / "table.md").read_text()
     assert "| retrieval | 2 | 1.0000 |" in capsys.readouterr().out
+    saved = (out / "metrics.json").read_text()
+    # a second run into the same folder is refused before any work (the data path is not even read)
+    assert main(["--data", str(tmp_path / "missing.csv"), "--output-dir", str(out)]) == 2
+    assert f"The output folder {str(out)!r} is not empty. Pass --overwrite" in capsys.readouterr().err
+    assert (out / "metrics.json").read_text() == saved
+    (out / "stale.txt").write_text("from an older run")
+    assert main(["--data", str(data), "--kb", str(tmp_path / "kb.yaml"), "--output-dir", str(out), "--overwrite"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["metrics.json", "predictions.jsonl", "table.md"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kb.yaml", "pairs.csv", "run"]  # no temporary folder left
     assert main(["--generators", "grounded,gpt"]) == 2
     assert "The '--generators' option must list names from grounded, retrieval, seq2seq" in capsys.readouterr().err
 

@@ -86,6 +86,13 @@ def test_evaluate_all_and_cli_on_a_small_data_folder(tmp_path, capsys):
     assert "per_pair" not in printed["similarity"]["ws353"]
     assert len(json.loads((out / "per_example.json").read_text())["analogies"]["per_question"]) == 4
     assert (out / "pca.png").read_bytes()[:4] == b"\x89PNG"
+    saved = (out / "metrics.json").read_text()
+    assert main(["--vectors", str(tmp_path / "nope"), "--output-dir", str(out)]) == 2  # refused before loading
+    assert f"The output folder {str(out)!r} is not empty. Pass --overwrite" in capsys.readouterr().err
+    assert (out / "metrics.json").read_text() == saved
+    (out / "stale.txt").write_text("from an older run")
+    assert main(["--vectors", str(tmp_path / "v.txt"), "--data-dir", str(data), "--output-dir", str(out), "--overwrite"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["metrics.json", "pca.png", "per_example.json"]
 
 
 def test_cli_reports_missing_vectors(tmp_path, capsys):
