@@ -24,16 +24,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from knowledge_base.loader import load_retrieval_set  # noqa: E402
 from pipeline.assistant import SupportAssistant, load_respond_config  # noqa: E402
+from pipeline.errors import ConfigError, cli_main  # noqa: E402
 
 
-def main() -> int:
+@cli_main
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--intent-model", default=None, help="Intent model folder (default: the cached bootstrap model).")
     parser.add_argument("--config", default=None, help="Respond YAML config.")
     parser.add_argument("--n", type=int, default=200, help="Messages to time.")
     parser.add_argument("--batch-size", type=int, default=32, help="Batch size of the throughput run.")
     parser.add_argument("--json", action="store_true", help="Print the results as JSON.")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    for flag, value in (("--n", args.n), ("--batch-size", args.batch_size)):
+        if value < 1:
+            raise ConfigError(f"The '{flag}' option must be an int >= 1. Got {value}.")
 
     config = load_respond_config(args.config, {"nlu": {"model": args.intent_model}})
     assistant = SupportAssistant(config)

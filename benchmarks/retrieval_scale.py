@@ -29,6 +29,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from pipeline.errors import ConfigError, cli_main  # noqa: E402
 from pipeline.vector_index import ExactIndex, FaissIndex, VectorIndex, faiss_available  # noqa: E402
 
 
@@ -89,6 +90,22 @@ def contenders(approx: list[str], hnsw_max: int, n: int) -> list[tuple[str, Call
     return out
 
 
+def check_args(args: argparse.Namespace) -> None:
+    """One ConfigError line for a value the benchmark cannot run with."""
+    for flag, value, low in (("--dim", args.dim, 1), ("--k", args.k, 1), ("--queries", args.queries, 1),
+                             ("--repeats", args.repeats, 1), ("--hnsw-max", args.hnsw_max, 0),
+                             ("--threads", args.threads or 0, 0), ("--clusters", args.clusters, 0),
+                             ("--sizes", min(args.sizes), 1)):
+        if value < low:
+            raise ConfigError(f"The '{flag}' option must be an int >= {low}. Got {value}.")
+    if args.k > min(args.sizes):
+        raise ConfigError(f"The '--k' option ({args.k}) must not exceed the smallest of --sizes ({min(args.sizes)}).")
+    unknown = sorted({a.strip() for a in args.approx.split(",") if a.strip()} - {"hnsw", "ivf"})
+    if unknown:
+        raise ConfigError(f"The '--approx' option takes a comma list of hnsw, ivf. Got {', '.join(unknown)}.")
+
+
+@cli_main
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000], help="Knowledge-base sizes.")
@@ -98,11 +115,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=30, help="Timed calls per setting (median reported).")
     p.add_argument("--approx", default="hnsw,ivf", help="Approximate FAISS indexes: comma list of hnsw, ivf.")
     p.add_argument("--hnsw-max", type=int, default=200_000, help="Skip the HNSW build above this size.")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads for BLAS, torch and FAISS (default: all).")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for BLAS, torch and FAISS (default or 0: all).")
     p.add_argument("--clusters", type=int, default=1000,
                    help="Topic clusters of the synthetic vectors; 0 = uniform on the sphere (worst case for ANN recall).")
     p.add_argument("--seed", type=int, default=42)
     args = p.parse_args(argv)
+    check_args(args)
 
     threads = args.threads or os.cpu_count() or 1
     import torch

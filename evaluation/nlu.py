@@ -152,12 +152,14 @@ def evaluate_model(
     progress: bool | None = None,
     meta: dict | None = None,
     config: dict | None = None,
+    extra_json: dict[str, Any] | None = None,
 ) -> tuple[ClassificationEvaluation, dict]:
     """Classify ``split.texts``, score against ``split.labels`` and write the report folder.
 
     ``classifier`` is any object with ``labels`` and ``run`` (see :class:`Classifier`);
     ``meta`` is merged into metrics.json (model, data, seed, load timings),
-    ``config`` is written as eval_config.json. Returns the evaluation and the metrics.
+    ``config`` is written as eval_config.json and ``extra_json`` (file name -> data)
+    beside it. Returns the evaluation and the metrics.
     """
     texts, gold = list(split.texts), list(split.labels)
     if not texts:
@@ -186,6 +188,8 @@ def evaluate_model(
     }
     with atomic_dir(output_dir, overwrite=True) as tmp:
         write_report(evaluation, tmp, metrics, config or {})
+        for name, data in (extra_json or {}).items():
+            write_json(tmp / name, data)
     logger.info("Wrote the evaluation of %d messages to %s", len(texts), output_dir)
     return evaluation, metrics
 
@@ -280,11 +284,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(args.verbose, args.quiet)
     config = NLUEvalConfig.resolve(args.config, args)
     check_output_dir(config.output_dir, config.overwrite)
+    if config.slot_model:
+        from pipeline.hub import resolve_model
+
+        resolve_model(config.slot_model, what="slot model")  # cheap: a missing folder fails before any work
     if not config.model:
         return _slots_only(config)
     if not args.data:
         raise ConfigError("--data is required with --model: a preset (bitext, banking77, atis) or a data file.")
     fill_split_settings(args, config)
+    # the slot model is scored first, so that nothing is written when it fails
+    entities, entity_files = _slot_report(config) if config.slot_model else (None, None)
     timings: dict[str, float] = {}
     start = time.perf_counter()
     classifier = load_classifier(config)
@@ -299,32 +309,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     meta = {"model": config.model, "data": args.data, "data_name": getattr(data, "name", args.data),
             "split": config.split, "split_sizes": getattr(data, "meta", {}).get("split_sizes"),
             "seed": config.seed, "limit": config.limit, "timings": timings}
+    if entities is not None:
+        meta["entities"] = entities
     _, metrics = evaluate_model(classifier, split, config.output_dir, batch_size=config.batch_size,
                                 n_bins=config.n_bins, overwrite=config.overwrite, progress=config.progress,
-                                meta=meta, config=resolved)
-    if config.slot_model:
-        metrics["entities"] = _add_slot_report(config, Path(config.output_dir))
-        write_json(Path(config.output_dir) / "metrics.json", metrics)
+                                meta=meta, config=resolved, extra_json=entity_files)
     print(json.dumps(metrics, indent=2, default=str) if args.json else summary(metrics, config.split, config.output_dir))
     return 0
 
 
-def _add_slot_report(config: NLUEvalConfig, folder: Path) -> dict:
-    """Score the slot model and write entity_report.json / entity_errors.json into ``folder``."""
+def _slot_report(config: NLUEvalConfig) -> tuple[dict, dict[str, Any]]:
+    """Score the slot model: its scores, and entity_report.json / entity_errors.json for the report folder."""
     from evaluation.slot_eval import evaluate_slot_model
 
     scores, errors = evaluate_slot_model(config.slot_model, config.slot_data, config.split, batch_size=config.batch_size,
                                          limit=config.limit, seed=config.seed, keep_pii=config.keep_pii)
-    write_json(folder / "entity_report.json", scores.get("per_type", {}))
-    write_json(folder / "entity_errors.json", errors)
-    return scores
+    return scores, {"entity_report.json": scores.get("per_type", {}), "entity_errors.json": errors}
 
 
 def _slots_only(config: NLUEvalConfig) -> int:
     from evaluation.spans import format_span_report
 
+    scores, files = _slot_report(config)
     with atomic_dir(config.output_dir, overwrite=True) as tmp:
-        scores = _add_slot_report(config, tmp)
+        for name, data in files.items():
+            write_json(tmp / name, data)
         write_json(tmp / "metrics.json", {"entities": scores, "versions": library_versions()})
         write_json(tmp / "eval_config.json", config.to_dict())
     extra = f"  intent accuracy {scores['intent_accuracy']:.4f}" if "intent_accuracy" in scores else ""

@@ -33,7 +33,7 @@ from typing import Any, Sequence
 
 from evaluation.run_data import REFERENCE_SOURCES, load_examples
 from evaluation.run_loop import NLURunner, PipelineRunner, Runner, complete_lines, stream_predictions
-from pipeline.artifacts import library_versions, write_json
+from pipeline.artifacts import library_versions, read_json, write_json
 from pipeline.config import StageConfig, read_yaml
 from pipeline.errors import ConfigError, check_param, cli_main
 
@@ -99,8 +99,8 @@ def resolve_config(path: str | None, args: argparse.Namespace | dict | None = No
     return config
 
 
-def prepare_run_dir(run_dir: Path, config: EvalRunConfig, *, resume: bool, overwrite: bool) -> int:
-    """Create, refuse, wipe or reopen the run folder; returns the number of examples already done."""
+def check_run_dir(run_dir: Path, config: EvalRunConfig, *, resume: bool, overwrite: bool) -> tuple[int, bool]:
+    """Refuse the run folder or accept it, changing nothing: ``(examples already done, whether it is replaced)``."""
     if run_dir.exists() and not run_dir.is_dir():
         raise ConfigError(f"The run path {str(run_dir)!r} is a file. Pass a folder.")
     if run_dir.is_dir() and any(run_dir.iterdir()):
@@ -112,14 +112,27 @@ def prepare_run_dir(run_dir: Path, config: EvalRunConfig, *, resume: bool, overw
             if diff:
                 raise ConfigError(f"Cannot resume {str(run_dir)!r}: its config differs in {', '.join(diff)}. "
                                   "Pass the same config, or --overwrite to start again.")
-            return complete_lines(run_dir / "predictions.jsonl")
+            return complete_lines(run_dir / "predictions.jsonl"), False
         if not overwrite:
             raise ConfigError(f"The run folder {str(run_dir)!r} already exists. Pass --resume to continue it, "
                               "--overwrite to replace it, or another --run-dir.")
+        return 0, True
+    return 0, False
+
+
+def open_run_dir(run_dir: Path, *, replace: bool) -> None:
+    """Create the run folder, emptied first when ``replace``; call it only once every check and load has passed."""
+    if replace:
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "predictions.jsonl").touch()
-    return 0
+
+
+def prepare_run_dir(run_dir: Path, config: EvalRunConfig, *, resume: bool, overwrite: bool) -> int:
+    """Check, then create, wipe or reopen the run folder; returns the number of examples already done."""
+    start, replace = check_run_dir(run_dir, config, resume=resume, overwrite=overwrite)
+    open_run_dir(run_dir, replace=replace)
+    return start
 
 
 def build_runner(config: EvalRunConfig) -> tuple[Runner, str]:
@@ -163,8 +176,9 @@ def run_evaluation(config: EvalRunConfig, run_dir: str | Path, *, resume: bool =
     from pipeline.utils import set_seed
 
     run_dir = Path(run_dir)
-    start = prepare_run_dir(run_dir, config, resume=resume, overwrite=overwrite)
-    check_resume(run_dir, shard, start)
+    start, replace = check_run_dir(run_dir, config, resume=resume, overwrite=overwrite)
+    if not replace:
+        check_resume(run_dir, shard, start)
     set_seed(config.seed)
     model = config.respond_config().nlu.model
     if runner is None and engine is None:
@@ -172,9 +186,10 @@ def run_evaluation(config: EvalRunConfig, run_dir: str | Path, *, resume: bool =
     examples, data_meta = load_examples(config.data, split=config.split, model=model, seed=config.seed,
                                         references=config.references, limit=config.limit)
     data_meta["hash"] = data_hash(examples)
-    labels = engine.labels(config) if engine is not None else runner.labels
+    labels = engine.labels(config) if engine is not None else runner.labels  # loads the models
     first, stop = shard.range(len(examples), config.batch_size) if shard is not None else (0, len(examples))
     todo = examples[first:stop]
+    open_run_dir(run_dir, replace=replace)  # only now: a bad model, data file or shard leaves the folder as it was
     if shard is not None:
         write_shard_info(run_dir, shard, first, stop, n_total=len(examples), config=config, data_hash=data_meta["hash"],
                          labels=labels)
@@ -188,6 +203,8 @@ def run_evaluation(config: EvalRunConfig, run_dir: str | Path, *, resume: bool =
     else:
         throughput = stream_predictions(runner, todo, run_dir / "predictions.jsonl", batch_size=config.batch_size,
                                         start=start, progress=config.progress, stop_after=stop_after, offset=first)
+    if not throughput.get("messages") and (run_dir / "metrics.json").is_file():  # resumed a finished run: keep its speed
+        throughput = read_json(run_dir / "metrics.json").get("throughput", throughput)
     metrics, cols = compute_metrics(run_dir / "predictions.jsonl", labels, config.n_bins)
     metrics.update(name=config.name, complete=metrics["n"] == len(todo), model=model,
                    stages=["nlu"] if config.nlu_only else ["nlu", "retrieval", "nlg"],

@@ -17,7 +17,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, DataError, ModelLoadError
 
 
 def check_output_dir(path: str | Path, overwrite: bool) -> None:
@@ -58,6 +58,21 @@ def atomic_dir(target: str | os.PathLike[str], overwrite: bool = True) -> Iterat
         raise
 
 
+def load_safetensors(path: str | os.PathLike[str], fix: str, framework: str = "numpy") -> dict[str, Any]:
+    """The tensors of a safetensors file; a truncated or corrupt file raises one :class:`ModelLoadError` ending in ``fix``."""
+    from safetensors import SafetensorError
+
+    if framework == "torch":
+        from safetensors.torch import load_file
+    else:
+        from safetensors.numpy import load_file
+    try:
+        return load_file(str(path))
+    except (OSError, SafetensorError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelLoadError(f"{str(path)!r} is unreadable ({first}). {fix}") from None
+
+
 def write_json(path: str | os.PathLike[str], data: Any) -> None:
     """Write JSON atomically (temp file, then rename)."""
     path = Path(path)
@@ -70,8 +85,16 @@ def write_json(path: str | os.PathLike[str], data: Any) -> None:
 
 
 def read_json(path: str | os.PathLike[str]) -> Any:
+    """Parse a JSON file; invalid JSON raises one :class:`DataError` (a ``ValueError``) naming the file and line."""
     with open(path, encoding="utf-8") as fh:
-        return json.load(fh)
+        try:
+            return json.load(fh)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{str(path)!r} is not valid JSON (line {exc.lineno}: {exc.msg}). "
+                            "Regenerate the file with the command that wrote it.") from None
+        except UnicodeDecodeError as exc:
+            raise DataError(f"{str(path)!r} is not UTF-8 text (byte {exc.start}). "
+                            "Regenerate the file with the command that wrote it.") from None
 
 
 def _json_default(obj: Any) -> Any:

@@ -90,11 +90,19 @@ def load_respond_config(path: str | Path | None = None, overrides: dict[str, dic
 
 
 def clean_message(message: str, max_chars: int) -> tuple[str, list[str]]:
-    """Replace control characters, collapse spaces, truncate; empty -> DataError."""
+    """Replace undecodable bytes and control characters, collapse spaces, truncate; empty -> DataError."""
     notes: list[str] = []
-    text = _CONTROL.sub(" ", str(message))
-    if text != str(message):
+    text = str(message)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # bytes that were not UTF-8 (kept by Python as lone surrogates), e.g. from stdin
+        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        text = text.encode("utf-8", "replace").decode("utf-8")  # any surrogate still left
+        notes.append("bytes that are not UTF-8 replaced by U+FFFD")
+    cleaned = _CONTROL.sub(" ", text)
+    if cleaned != text:
         notes.append("control characters replaced by spaces")
+    text = cleaned
     text = " ".join(text.split())
     if not text:
         raise DataError('The message is empty or only whitespace. Pass a customer message, e.g. "Where is my order?".')

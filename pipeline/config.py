@@ -38,6 +38,8 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"YAML syntax error at {where}: {problem}. Fix the file and retry.") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"Config file {str(path)!r} is not UTF-8 text (byte {exc.start}). Pass a YAML file.") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

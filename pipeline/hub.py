@@ -96,9 +96,11 @@ def load_pretrained(loader: Callable[..., Any], ref: ModelRef, what: str = "mode
         f"Supply it as a local folder, pre-download it into the Hugging Face cache on a machine with internet "
         f"(huggingface-cli download {ref.name}), or use the offline default ('default')."
     )
+    from safetensors import SafetensorError  # a truncated or garbled weights file
+
     try:
         return loader(ref.source, local_files_only=True, **kwargs)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, SafetensorError) as exc:
         if ref.local:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ModelLoadError(

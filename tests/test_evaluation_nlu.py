@@ -148,6 +148,25 @@ def test_cli_with_injected_classifier_and_data(tmp_path, monkeypatch, capsys):
                    "--limit", "3", "--no-progress"])
     assert rc == 0
     assert json.loads(capsys.readouterr().out)["n"] == 3
+    saved = {p.name: p.read_bytes() for p in out.iterdir()}
+    again = ["--model", "fake-model", "--data", "toy", "--output-dir", str(out), "--overwrite", "--no-progress"]
+    # a slot model that is missing, or fails once loaded, leaves the earlier report whole
+    assert nlu.main([*again, "--slot-model", str(tmp_path / "no-slots")]) == 2
+    assert "slot model folder" in capsys.readouterr().err
+    slots = tmp_path / "slots"
+    slots.mkdir()
+    (slots / "config.json").write_text("{}")
+    monkeypatch.setattr(nlu, "_slot_report", lambda config: (_ for _ in ()).throw(ConfigError("bad slot data")))
+    assert nlu.main([*again, "--slot-model", str(slots)]) == 2
+    assert capsys.readouterr().err == "error: bad slot data\n"
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == saved
+    scores = {"f1": 0.5, "per_type": {"order_number": {"f1": 0.5}}}
+    monkeypatch.setattr(nlu, "_slot_report", lambda config: (scores, {"entity_report.json": scores["per_type"],
+                                                                      "entity_errors.json": [{"text": "x"}]}))
+    assert nlu.main([*again, "--slot-model", str(slots), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["entities"] == scores
+    assert json.loads((out / "metrics.json").read_text())["entities"] == scores
+    assert json.loads((out / "entity_errors.json").read_text()) == [{"text": "x"}]
 
 
 def test_cli_missing_model_folder_is_one_line(tmp_path, capsys):

@@ -112,6 +112,10 @@ def test_interrupted_run_resumes_without_duplicates(tmp_path, data_file):
     assert final["n"] == 5 and final["complete"] is True and final["resumed_after"] == 2
     lines = (tmp_path / "run" / "predictions.jsonl").read_text().splitlines()
     assert [json.loads(line)["index"] for line in lines] == [0, 1, 2, 3, 4]
+    assert final["throughput"]["messages"] == 3
+    runner = FakeRunner()
+    again = run_evaluation(config, tmp_path / "run", runner=runner, resume=True)  # nothing left to do
+    assert runner.calls == [] and again["n"] == 5 and again["throughput"] == final["throughput"]
     other = EvalRunConfig(name="tiny", data=str(data_file), batch_size=3)
     with pytest.raises(ConfigError, match="config differs in batch_size"):
         run_evaluation(other, tmp_path / "run", runner=FakeRunner(), resume=True)
@@ -147,6 +151,19 @@ def test_cli_nlu_only_refuses_existing_folder_and_compares(tmp_path, capsys, dat
     assert "reply" not in record and len(record["ranking"]) == 3
     assert evalrun.main(["--config", str(config), "--run-dir", str(run_dir)]) == 2
     assert "already exists" in capsys.readouterr().err
+    saved = {p.name: p.read_bytes() for p in run_dir.iterdir()}
+    # --overwrite replaces the run only once the model and data have loaded: a bad one leaves it as it was
+    assert evalrun.main(["--config", str(config), "--run-dir", str(run_dir), "--overwrite",
+                         "--intent-model", str(tmp_path / "no-model")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert evalrun.main(["--config", str(config), "--run-dir", str(run_dir), "--overwrite",
+                         "--data", str(tmp_path / "no-data.jsonl")]) == 2
+    capsys.readouterr()
+    assert {p.name: p.read_bytes() for p in run_dir.iterdir()} == saved
+    assert evalrun.main(["--config", str(config), "--run-dir", str(tmp_path / "runs" / "two"),
+                         "--data", str(tmp_path / "no-data.jsonl")]) == 2
+    assert not (tmp_path / "runs" / "two").exists()  # no stub folder to block the retry
+    capsys.readouterr()
     assert evalrun.main(["--config", str(config), "--run-dir", str(run_dir), "--overwrite", "--limit", "3"]) == 0
     assert len((run_dir / "predictions.jsonl").read_text().splitlines()) == 3
     capsys.readouterr()

@@ -164,6 +164,13 @@ def test_classifier_missing_or_corrupt_folder(tmp_path):
     (bad / "config.json").write_text("{not json")
     with pytest.raises(ModelLoadError, match="corrupt"):
         IntentClassifier(bad).warm_up()
+    from tests.tiny_models import make_tiny_intent_model
+
+    truncated = make_tiny_intent_model(tmp_path / "truncated", ["a", "b"])
+    weights = truncated / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])  # an interrupted copy: safetensors' own error, not an OSError
+    with pytest.raises(ModelLoadError, match="truncated.*may be incomplete or corrupt"):
+        IntentClassifier(truncated).warm_up()
 
 
 def test_data_errors_are_data_errors(tmp_path):

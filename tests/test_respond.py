@@ -72,6 +72,9 @@ def test_low_confidence_asks_to_clarify_and_gibberish_is_handed_off(assistant):
 
 def test_clean_message():
     assert clean_message("  hi\x00there\n\tyou ", 100) == ("hi there you", ["control characters replaced by spaces"])
+    # Latin-1 "café" read from stdin as UTF-8 with surrogateescape: the tokenizer would raise a TypeError on it
+    latin1 = b"caf\xe9 refund".decode("utf-8", "surrogateescape")
+    assert clean_message(latin1, 100) == ("caf\ufffd refund", ["bytes that are not UTF-8 replaced by U+FFFD"])
     text, notes = clean_message("a" * 6000, 5000)
     assert len(text) == 5000 and notes == ["message truncated from 6000 to 5000 characters for the models"]
     with pytest.raises(DataError, match="empty or only whitespace"):

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from pipeline.errors import ConfigError, DataError, NotFittedError
+from pipeline.errors import ConfigError, DataError, ModelLoadError, NotFittedError
 from training.embeddings import EncodedCorpus, VocabularyError, Word2Vec, WordVectors, encode_corpus
 from training.embeddings.huffman import build_huffman
 from training.embeddings.kernel import load_kernel
@@ -210,6 +210,13 @@ def test_save_load_and_word2vec_formats_round_trip_exactly(tmp_path):
         assert np.array_equal(read.vectors_, model.vectors_) and read.vocab_ == model.vocab_
     first = (tmp_path / "v.txt").read_text().splitlines()[0]
     assert first == f"{len(model.vocab_)} 8"
+    vectors = tmp_path / "m" / "vectors.safetensors"
+    vectors.write_bytes(vectors.read_bytes()[:40])
+    with pytest.raises(ModelLoadError, match="vectors.safetensors' is unreadable .* train it again"):
+        Word2Vec.load(tmp_path / "m")
+    (tmp_path / "m" / "config.json").write_text("{not json")
+    with pytest.raises(DataError, match="config.json' is not valid JSON \\(line 1"):
+        Word2Vec.load(tmp_path / "m")
 
 
 # ----- CLI ---------------------------------------------------------------------------------------

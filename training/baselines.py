@@ -34,7 +34,7 @@ from typing import Any, Sequence
 import numpy as np
 from scipy import sparse
 
-from pipeline.artifacts import atomic_dir, read_json, write_json, write_model_card
+from pipeline.artifacts import atomic_dir, load_safetensors, read_json, write_json, write_model_card
 from pipeline.errors import ConfigError, ModelLoadError, NotFittedError, check_param
 
 logger = logging.getLogger(__name__)
@@ -181,8 +181,6 @@ class BaselineClassifier:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> "BaselineClassifier":
-        from safetensors.numpy import load_file
-
         folder = Path(path)
         missing = [n for n in ("config.json", "model.safetensors", "labels.json") if not (folder / n).is_file()]
         if missing:
@@ -193,7 +191,8 @@ class BaselineClassifier:
         classes = featurizer_classes()
         if feat.get("class") not in classes:
             raise ModelLoadError(f"{str(folder)!r} names featuriser {feat.get('class')!r}; known: {', '.join(classes)}.")
-        tensors = load_file(str(folder / "model.safetensors"))
+        tensors = load_safetensors(folder / "model.safetensors", fix="The folder may be truncated or corrupt: "
+                                   "train and save the classifier again.")
         arrays = {k.split(".", 1)[1]: v for k, v in tensors.items() if k.startswith("featurizer.")}
         featurizer = classes[feat["class"]].from_state(feat["params"], feat["state"], arrays)
         model = cls(featurizer=featurizer, **config["params"])

@@ -24,7 +24,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from pipeline.artifacts import atomic_dir, read_json, write_json, write_model_card
+from pipeline.artifacts import atomic_dir, load_safetensors, read_json, write_json, write_model_card
 from pipeline.errors import ConfigError, ModelLoadError, NotFittedError, PipelineError, check_param
 
 FORMAT_VERSION = 1
@@ -200,8 +200,6 @@ class WordVectors:
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> "WordVectors":
         """Read a folder written by ``save``."""
-        from safetensors.numpy import load_file
-
         folder = Path(path)
         needed = ("vectors.safetensors", "vocab.json", "config.json")
         missing = [n for n in needed if not (folder / n).is_file()]
@@ -214,7 +212,8 @@ class WordVectors:
         params = {k: v for k, v in config.get("params", {}).items() if k in sig.parameters}
         model = cls(**params)
         counts = vocab.get("counts")
-        tensors = load_file(str(folder / "vectors.safetensors"))
+        tensors = load_safetensors(folder / "vectors.safetensors", fix="The folder may be truncated or corrupt: "
+                                   "train it again with python -m training.train_embeddings.")
         model._set_vectors(tensors["vectors"], vocab["words"], None if counts is None else np.asarray(counts, dtype=np.int64))
         model._set_extra_tensors(tensors)
         model._loaded_info = config.get("training", {})
