@@ -151,6 +151,10 @@ def test_cli_bad_inputs(tmp_path, tiny_base, capsys):
     (tmp_path / "exists").mkdir()
     code = main(["--data", str(one_label), "--output-dir", str(tmp_path / "exists"), "-q"])
     assert code == 2 and "already exists" in capsys.readouterr().err
+    (tmp_path / "exists" / "metrics.json").write_text("{}")
+    code = main(["--data", str(one_label), "--output-dir", str(tmp_path / "exists"), "--resume", "-q"])
+    assert code == 2 and "--resume found no checkpoint in" in capsys.readouterr().err  # nothing to resume: not replaced
+    assert (tmp_path / "exists" / "metrics.json").read_text() == "{}"
     code = main(["--data", str(_write_toy(tmp_path / "ok.csv", TOY)), "--base-model", str(tmp_path / "nope"),
                  "--output-dir", str(tmp_path / "m2"), "--no-progress", "-q"])
     assert code == 2 and "does not exist" in capsys.readouterr().err

@@ -230,6 +230,14 @@ def test_cli_trains_and_writes_a_model_folder(tmp_path, capsys):
     config = json.loads((out / "training_config.json").read_text())
     assert config["dim"] == 8 and config["method"] == "word2vec" and config["seed"] == 42
     assert len(Word2Vec.load(out).vocab_) == 12
+    saved = {p.name: p.read_bytes() for p in out.iterdir()}
+    again = ["--corpus", str(corpus), "--out", str(out), "--dim", "4", "--min-count", "1", "--epochs", "1",
+             "--workers", "1", "--backend", "torch", "--no-evaluate", "--no-progress"]
+    assert train_main(again) == 2
+    assert f"The output folder {str(out)!r} already exists. Pass --overwrite" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == saved
+    assert train_main([*again, "--overwrite"]) == 0
+    assert json.loads((out / "training_config.json").read_text())["dim"] == 4
 
 
 @pytest.mark.parametrize("flags,message", [

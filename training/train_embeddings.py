@@ -23,7 +23,7 @@ import logging
 import sys
 from pathlib import Path
 
-from pipeline.errors import DataError, cli_main
+from pipeline.errors import ConfigError, DataError, cli_main
 from pipeline.utils import set_seed, setup_logging
 from training.embeddings.config import TrainEmbeddingsConfig
 
@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", help="YAML file of settings (keys are the flag names with underscores).")
     parser.add_argument("-v", "--verbose", action="count", default=0)
+    parser.add_argument("--overwrite", action="store_true", help="Replace --out if it already exists.")
     TrainEmbeddingsConfig.add_arguments(parser)
     return parser
 
@@ -46,6 +47,12 @@ def main(argv: list[str] | None = None) -> int:
     cfg = TrainEmbeddingsConfig.resolve(args.config, args)
     if not Path(cfg.corpus).is_file():
         raise DataError(f"Corpus {cfg.corpus!r} does not exist. Pass a plain or .gz text file with --corpus.")
+    out = Path(cfg.out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"The output path {cfg.out!r} is a file. Pass a folder for --out.")
+    if out.exists() and not args.overwrite:
+        raise ConfigError(f"The output folder {cfg.out!r} already exists. Pass --overwrite to replace it, "
+                          "or choose another --out.")
     set_seed(cfg.seed)
     model = cfg.to_estimator().fit(cfg.corpus)
     metrics: dict = {}
