@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from evaluation.wordvec import evaluate_all, load_vectors  # noqa: E402
 from pipeline.artifacts import read_json, write_json  # noqa: E402
-from pipeline.errors import DataError, cli_main  # noqa: E402
+from pipeline.errors import CliParser, DataError, cli_main  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -102,8 +102,8 @@ def format_markdown(rows: list[dict[str, Any]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     from pipeline.utils import setup_logging
 
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = CliParser(description=__doc__.split("\n\n")[0],
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", default="artifacts/embeddings", help="Folder whose model subfolders are scored.")
     parser.add_argument("--models", nargs="+", help="Model folders or word2vec-format files (instead of --root).")
     parser.add_argument("--output-dir", default="runs/embeddings-intrinsic", help="Where table.json and table.md go.")

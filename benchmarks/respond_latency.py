@@ -11,7 +11,6 @@ batch-of-one vs batched throughput ratio.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -24,12 +23,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from knowledge_base.loader import load_retrieval_set  # noqa: E402
 from pipeline.assistant import SupportAssistant, load_respond_config  # noqa: E402
-from pipeline.errors import ConfigError, cli_main  # noqa: E402
+from pipeline.errors import CliParser, ConfigError, cli_main  # noqa: E402
 
 
 @cli_main
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = CliParser(description=__doc__.splitlines()[0])
     parser.add_argument("--intent-model", default=None, help="Intent model folder (default: the cached bootstrap model).")
     parser.add_argument("--config", default=None, help="Respond YAML config.")
     parser.add_argument("--n", type=int, default=200, help="Messages to time.")

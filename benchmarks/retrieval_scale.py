@@ -29,7 +29,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.errors import ConfigError, cli_main  # noqa: E402
+from pipeline.errors import CliParser, ConfigError, cli_main  # noqa: E402
 from pipeline.vector_index import ExactIndex, FaissIndex, VectorIndex, faiss_available  # noqa: E402
 
 
@@ -107,7 +107,7 @@ def check_args(args: argparse.Namespace) -> None:
 
 @cli_main
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = CliParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000], help="Knowledge-base sizes.")
     p.add_argument("--dim", type=int, default=384)
     p.add_argument("--k", type=int, default=5)

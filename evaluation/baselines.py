@@ -45,7 +45,7 @@ from evaluation.baseline_rows import REPO_ROOT, Method, build_methods, resolve_p
 from evaluation.baseline_table import format_table, notes
 from pipeline.artifacts import atomic_dir, check_output_dir, library_versions, read_json, write_json
 from pipeline.config import StageConfig
-from pipeline.errors import ConfigError, ModelLoadError, check_param, cli_main
+from pipeline.errors import CliParser, ConfigError, ModelLoadError, check_param, cli_main
 
 logger = logging.getLogger(__name__)
 
@@ -269,8 +269,8 @@ def run_rows(methods: list[Method], datasets: dict[str, Any], config: BaselinesC
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m evaluation.baselines", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = CliParser(prog="python -m evaluation.baselines", description=__doc__.split("\n\n")[0],
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default=None, metavar="YAML", help="YAML file with BaselinesConfig keys.")
     BaselinesConfig.add_arguments(parser, skip=("vectors", "transformer"))
     parser.add_argument("--vectors", nargs="+", action="extend", default=None, metavar="NAME=PATH",

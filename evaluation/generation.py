@@ -39,7 +39,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from pipeline.artifacts import atomic_dir, check_output_dir, library_versions, write_json
-from pipeline.errors import ConfigError, cli_main
+from pipeline.errors import CliParser, ConfigError, cli_main
 from pipeline.guardrails import Guardrails, apply_guardrails
 from pipeline.nlg import GeneratorConfig, GroundedGenerator, Seq2SeqGenerator
 from pipeline.types import IntentPrediction
@@ -143,7 +143,7 @@ def run_generators(names: Sequence[str], train: list[GenerationExample], train_r
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m evaluation.generation", description=__doc__.split("\n\n")[0])
+    p = CliParser(prog="python -m evaluation.generation", description=__doc__.split("\n\n")[0])
     p.add_argument("--generators", default=None, help="Comma-separated subset of grounded,retrieval,seq2seq "
                    "(default: grounded,retrieval, plus seq2seq when --model is given).")
     p.add_argument("--model", default=None, help="Seq2seq checkpoint folder or Hub id for the seq2seq generator.")

@@ -40,7 +40,7 @@ import numpy as np
 from evaluation.metrics import ClassificationEvaluation, evaluate_classification
 from pipeline.artifacts import atomic_dir, check_output_dir, library_versions, read_json, write_json
 from pipeline.config import StageConfig
-from pipeline.errors import ConfigError, check_param, cli_main
+from pipeline.errors import CliParser, ConfigError, check_param, cli_main
 from pipeline.utils import progress_enabled
 
 logger = logging.getLogger(__name__)
@@ -256,8 +256,8 @@ DATA_FLAGS = ("data", "text_column", "label_column", "validation_size", "test_si
 def build_parser() -> argparse.ArgumentParser:
     from training.data import add_data_arguments
 
-    parser = argparse.ArgumentParser(prog="python -m evaluation.nlu", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = CliParser(prog="python -m evaluation.nlu", description=__doc__.split("\n\n")[0],
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default=None, metavar="YAML", help="YAML file with NLUEvalConfig keys.")
     NLUEvalConfig.add_arguments(parser)
     add_data_arguments(parser, required=False)

@@ -34,7 +34,7 @@ import yaml
 from evaluation.ranking import RankingEvaluator, RankingResult
 from pipeline.artifacts import atomic_dir, check_output_dir, library_versions, write_json
 from pipeline.embedding import SentenceEncoder
-from pipeline.errors import cli_main
+from pipeline.errors import CliParser, cli_main
 from pipeline.lexical import BM25, TfidfScorer
 from pipeline.retrieval import Retriever, RetrieverConfig, document_text
 from pipeline.utils import setup_logging
@@ -150,7 +150,7 @@ def format_table(rows: list[dict[str, Any]], markdown: bool) -> str:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = CliParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", default=str(DEFAULT_CONFIG), help="Retriever YAML config (default: %(default)s).")
     p.add_argument("--kb", dest="kb_path", default=None,
                    help="Knowledge-base folder (default: the config's kb_path or the packaged one).")

@@ -24,6 +24,7 @@ import argparse
 import hashlib
 import json
 import logging
+import re
 import shutil
 import sys
 import time
@@ -33,9 +34,9 @@ from typing import Any, Sequence
 
 from evaluation.run_data import REFERENCE_SOURCES, load_examples
 from evaluation.run_loop import NLURunner, PipelineRunner, Runner, complete_lines, stream_predictions
-from pipeline.artifacts import library_versions, read_json, write_json
+from pipeline.artifacts import check_folder_path, library_versions, read_json, write_json
 from pipeline.config import StageConfig, read_yaml
-from pipeline.errors import ConfigError, check_param, cli_main
+from pipeline.errors import CliParser, ConfigError, check_param, cli_main
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +73,8 @@ class EvalRunConfig(StageConfig):
         check_param(name, "batch_size", self.batch_size, self.batch_size >= 1, "an int >= 1")
         check_param(name, "limit", self.limit, self.limit is None or self.limit >= 1, "an int >= 1 or unset")
         check_param(name, "n_bins", self.n_bins, 1 <= self.n_bins <= 100, "an int in [1, 100]")
+        check_param(name, "name", self.name, not self.name or re.fullmatch(r"[\w.+-]+", self.name) is not None
+                    and self.name.strip(".") != "", "letters, digits, '.', '+', '-' or '_' (it names the run folder)")
         for section in SECTION_KEYS:
             value = getattr(self, section)
             check_param(name, section, value, isinstance(value, dict), f"a mapping of {section} settings")
@@ -101,6 +104,7 @@ def resolve_config(path: str | None, args: argparse.Namespace | dict | None = No
 
 def check_run_dir(run_dir: Path, config: EvalRunConfig, *, resume: bool, overwrite: bool) -> tuple[int, bool]:
     """Refuse the run folder or accept it, changing nothing: ``(examples already done, whether it is replaced)``."""
+    check_folder_path(run_dir, "--run-dir")
     if run_dir.exists() and not run_dir.is_dir():
         raise ConfigError(f"The run path {str(run_dir)!r} is a file. Pass a folder.")
     if run_dir.is_dir() and any(run_dir.iterdir()):
@@ -271,8 +275,8 @@ def summary_line(metrics: dict, run_dir: Path) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m evaluation.run", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = CliParser(prog="python -m evaluation.run", description=__doc__.split("\n\n")[0],
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default=None, metavar="YAML", help="YAML file with EvalRunConfig keys.")
     parser.add_argument("--compare", nargs="+", default=None, metavar="YAML", help="Run several configs side by side.")
     EvalRunConfig.add_arguments(parser, skip=SECTION_KEYS)
@@ -317,6 +321,11 @@ def scale_settings(args: argparse.Namespace) -> tuple[Any, Any]:
         raise ConfigError("--merge takes only shard folders, --run-dir/--output-dir, --overwrite and --json.")
     if args.compare and (args.engine != "local" or args.num_shards or args.shard_index is not None):
         raise ConfigError("--engine, --num-shards and --shard-index apply to one --config run, not to --compare.")
+    if args.compare and (args.config or args.run_dir or args.resume):
+        raise ConfigError("--compare takes its configs as arguments and writes a new folder under --output-dir: "
+                          "drop --config, --run-dir and --resume.")
+    if args.compare and len(args.compare) < 2:
+        raise ConfigError("--compare needs two or more config files. Pass one config with --config instead.")
     if args.engine == "ray":
         if args.shard_index is not None:
             raise ConfigError("--shard-index runs one shard in this process; with --engine ray, --num-shards is the "

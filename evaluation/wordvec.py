@@ -35,7 +35,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from pipeline.errors import DataError, ModelLoadError, cli_main
+from pipeline.errors import CliParser, DataError, ModelLoadError, cli_main
 from training.data import shared_data_dir
 from training.embeddings.base import WordVectors
 
@@ -308,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     from pipeline.artifacts import atomic_dir, check_output_dir, write_json
     from pipeline.utils import setup_logging
 
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = CliParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--vectors", required=True, help="Model folder or word2vec-format file.")
     parser.add_argument("--output-dir", help="Write metrics.json, per_example.json and pca.png here.")
     parser.add_argument("--overwrite", action="store_true", help="Replace --output-dir if it is not empty.")

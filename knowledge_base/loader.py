@@ -11,7 +11,6 @@ knowledge_base/README.md for the format and the fact sheet the texts follow).
 """
 from __future__ import annotations
 
-import argparse
 import difflib
 import hashlib
 import json
@@ -25,7 +24,7 @@ import yaml
 
 from knowledge_base.intents import INTENTS
 from knowledge_base.yaml_nodes import KnowledgeBaseError, YamlDoc, intent_checker
-from pipeline.errors import cli_main
+from pipeline.errors import CliParser, cli_main
 from pipeline.types import Snippet
 
 __all__ = ["KnowledgeBase", "KnowledgeBaseError", "RetrievalExample", "default_kb_dir", "default_retrieval_set_path",
@@ -278,7 +277,7 @@ def summary(kb: KnowledgeBase, known_intents: Iterable[str] = INTENTS) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     from pipeline.utils import setup_logging
 
-    parser = argparse.ArgumentParser(description="Validate a knowledge base folder and print a one-line summary.")
+    parser = CliParser(description="Validate a knowledge base folder and print a one-line summary.")
     parser.add_argument("path", nargs="?", default=None, help=f"Folder or YAML file (default: {default_kb_dir()}).")
     parser.add_argument("--retrieval-set", nargs="?", const=str(default_retrieval_set_path()), default=None,
                         metavar="FILE", help="Also validate a labelled retrieval set against it (default file "

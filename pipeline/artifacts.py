@@ -20,12 +20,33 @@ from typing import Any, Iterable, Iterator
 from pipeline.errors import ConfigError, DataError, ModelLoadError
 
 
+def check_folder_path(path: str | os.PathLike[str], flag: str = "--output-dir") -> Path:
+    """Refuse a path that cannot become a folder: empty, ``.`` or ``..``, a file, or under a file."""
+    if not str(path).strip() or Path(path).name in ("", ".", ".."):
+        raise ConfigError(f"The {flag} path {str(path)!r} must name a folder, e.g. runs/my-run.")
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"The output path {str(path)!r} is a file. Pass a folder for {flag}.")
+    check_under_folder(path, flag)
+    return path
+
+
+def check_under_folder(path: str | os.PathLike[str], flag: str) -> None:
+    """Refuse an output path whose nearest existing parent is a file (it could never be created)."""
+    for parent in Path(path).parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(f"The {flag} path {str(path)!r} is under {str(parent)!r}, which is a file. "
+                                  "Choose a path under a folder.")
+            return
+
+
 def check_output_dir(path: str | Path, overwrite: bool) -> None:
     """Refuse a non-empty folder (or a file) unless ``overwrite``; cheap, so call it before any work.
 
     The evaluation commands' rule for report folders; write the report with :func:`atomic_dir` afterwards.
     """
-    path = Path(path)
+    path = check_folder_path(path)
     if path.exists() and not path.is_dir():
         raise ConfigError(f"The output path {str(path)!r} is a file. Pass a folder for --output-dir.")
     if path.is_dir() and any(path.iterdir()) and not overwrite:

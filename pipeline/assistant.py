@@ -76,7 +76,7 @@ def load_respond_config(path: str | Path | None = None, overrides: dict[str, dic
     raw: dict[str, Any] = read_yaml(path) if path else {}
     source = str(path) if path else "defaults"
     valid = [*SECTIONS, "max_chars"]
-    unknown = sorted(set(raw) - set(valid))
+    unknown = sorted(set(raw) - set(valid), key=str)
     if unknown:
         raise ConfigError(f"Unknown key(s) {', '.join(map(repr, unknown))} in {source}. Valid keys: {', '.join(valid)}.")
     sections = {}

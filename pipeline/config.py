@@ -29,6 +29,8 @@ C = TypeVar("C", bound="StageConfig")
 def read_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML mapping; syntax errors name the file and line."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"Config file {str(path)!r} is a folder. Pass a YAML file.")
     if not path.is_file():
         raise ConfigError(f"Config file {str(path)!r} does not exist. Pass an existing YAML file.")
     try:
@@ -109,7 +111,7 @@ class StageConfig:
 
     @classmethod
     def from_dict(cls: type[C], data: dict[str, Any], source: str = "config") -> C:
-        unknown = sorted(set(data) - set(cls.field_names()))
+        unknown = sorted(set(data) - set(cls.field_names()), key=str)  # YAML keys may be ints too
         if unknown:
             raise ConfigError(
                 f"Unknown key(s) {', '.join(map(repr, unknown))} in {source} for {cls.__name__}. "

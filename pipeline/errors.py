@@ -8,10 +8,11 @@ traceback (set ``SUPPORT_DEBUG=1`` to see one).
 """
 from __future__ import annotations
 
+import argparse
 import functools
 import os
 import sys
-from typing import Any, Callable
+from typing import Any, Callable, NoReturn
 
 
 class PipelineError(Exception):
@@ -34,6 +35,16 @@ class NotFittedError(PipelineError, ValueError):
     """An estimator or component used before ``fit``/``warm_up``."""
 
 
+class CliParser(argparse.ArgumentParser):
+    """``argparse.ArgumentParser`` whose errors follow the house rule: one ``error:`` line on stderr, exit 2.
+
+    (The usage block argparse prints first stays available with ``--help``.)
+    """
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message}. Run '{self.prog} --help' for the options.\n")
+
+
 def check_param(owner: str, name: str, value: Any, ok: bool, allowed: str) -> None:
     """Raise the house-style error when ``ok`` is false.
 
@@ -47,7 +58,8 @@ def check_param(owner: str, name: str, value: Any, ok: bool, allowed: str) -> No
 
 
 def cli_main(fn: Callable[..., int | None]) -> Callable[..., int]:
-    """Decorate a CLI ``main``: user errors become one line on stderr and exit 2."""
+    """Decorate a CLI ``main``: user errors, and file-system errors that name a path, become one line on stderr
+    and exit 2 (``SUPPORT_DEBUG=1`` shows the traceback instead)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> int:
@@ -64,5 +76,11 @@ def cli_main(fn: Callable[..., int | None]) -> Callable[..., int]:
         except BrokenPipeError:  # output piped into e.g. `head`, which closed early
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return 1
+        except OSError as exc:  # a path the file system refuses (permissions, read-only, full disk): one line too
+            if os.environ.get("SUPPORT_DEBUG") or not exc.filename:
+                raise
+            print(f"error: {exc.strerror or type(exc).__name__}: {str(exc.filename)!r}. "
+                  "Check the path, its permissions and the free space.", file=sys.stderr)
+            return 2
 
     return wrapper

@@ -85,6 +85,14 @@ def resolve_model(name_or_path: str | os.PathLike[str], what: str = "model") -> 
     return ModelRef(name=name, source=name, local=False)
 
 
+def check_max_length(encoder: Any, max_length: int, name: str) -> None:
+    """Refuse a ``max_length`` longer than the encoder's position table (the forward pass would fail on long texts)."""
+    positions = getattr(encoder.config, "max_position_embeddings", None)
+    if isinstance(positions, int) and max_length > positions:
+        raise ModelLoadError(f"The base model {name!r} reads at most {positions} tokens; --max-length {max_length} "
+                             f"is longer. Pass --max-length {positions} or less.")
+
+
 def load_pretrained(loader: Callable[..., Any], ref: ModelRef, what: str = "model", hint: str | None = None, **kwargs: Any) -> Any:
     """Call ``loader(ref.source, ...)`` (e.g. ``AutoTokenizer.from_pretrained``) offline-first.
 

@@ -16,13 +16,13 @@ import argparse
 import json
 import sys
 
-from pipeline.errors import DataError, cli_main
+from pipeline.errors import CliParser, ConfigError, DataError, cli_main
 from pipeline.types import Reply, to_dict
 from pipeline.utils import progress_enabled, setup_logging
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CliParser(
         prog="python -m pipeline.respond",
         description="Answer customer messages with a reply grounded in the store's policies.",
     )
@@ -63,6 +63,8 @@ def _batches(lines, size: int):
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(verbose=args.verbose, quiet=args.verbose == 0)
+    if args.batch_size < 1:
+        raise ConfigError(f"The '--batch-size' option must be an int >= 1. Got {args.batch_size}.")
     from pipeline.assistant import SupportAssistant, load_respond_config  # heavy imports after --help / bad flags
 
     overrides = {
@@ -81,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if sys.stdin.isatty():
         print("Reading messages from stdin, one per line (Ctrl-D to finish)...", file=sys.stderr)
-    for batch in _batches(sys.stdin, max(1, args.batch_size)):
+    for batch in _batches(sys.stdin, args.batch_size):
         for reply in assistant.run(batch)["replies"]:
             print(json.dumps(to_dict(reply), ensure_ascii=False) if args.json else format_plain(reply), flush=True)
     return 0

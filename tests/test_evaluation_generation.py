@@ -83,6 +83,10 @@ def test_cli_writes_metrics_table_and_predictions(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["kb.yaml", "pairs.csv", "run"]  # no temporary folder left
     assert main(["--generators", "grounded,gpt"]) == 2
     assert "The '--generators' option must list names from grounded, retrieval, seq2seq" in capsys.readouterr().err
+    (tmp_path / "broken.csv").write_text('instruction,intent,response\n"an unclosed quote,x,y\n')
+    assert main(["--data", str(tmp_path / "broken.csv"), "--output-dir", str(tmp_path / "run2")]) == 2
+    assert "is not a readable CSV (Error tokenizing data" in capsys.readouterr().err
+    assert not (tmp_path / "run2").exists()
 
 
 @pytest.mark.slow

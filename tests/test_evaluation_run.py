@@ -132,6 +132,16 @@ def test_config_errors(tmp_path, capsys):
         resolve_config(str(bad))
     assert resolve_config("configs/eval/banking77.yaml").nlu_only is True
     assert resolve_config("configs/eval/bitext.yaml", {"limit": "7"}).limit == 7
+    with pytest.raises(ConfigError, match=r"The 'name' parameter of EvalRunConfig must be letters, digits"):
+        resolve_config("configs/eval/bitext.yaml", {"name": "../../elsewhere"})  # it names the run folder
+    assert evalrun.main(["--compare", "configs/eval/bitext.yaml"]) == 2
+    assert "--compare needs two or more config files" in capsys.readouterr().err
+    assert evalrun.main(["--compare", "configs/eval/bitext.yaml", "configs/eval/banking77.yaml",
+                         "--run-dir", str(tmp_path / "r")]) == 2
+    assert "drop --config, --run-dir and --resume" in capsys.readouterr().err
+    (tmp_path / "file").write_text("x")
+    assert evalrun.main(["--config", "configs/eval/bitext.yaml", "--output-dir", str(tmp_path / "file")]) == 2
+    assert "which is a file. Choose a path under a folder." in capsys.readouterr().err
 
 
 @pytest.fixture(scope="module")

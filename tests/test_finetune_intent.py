@@ -141,6 +141,14 @@ def test_config_errors():
         IntentTrainingConfig(epochs=0)
     with pytest.raises(ConfigError, match=r"Unknown key\(s\) 'epoch' in config for IntentTrainingConfig"):
         IntentTrainingConfig.from_dict({"epoch": 3})
+    with pytest.raises(ConfigError, match=r"Unknown key\(s\) 1, 'epoch' in config"):  # YAML allows int keys
+        IntentTrainingConfig.from_dict({1: "a", "epoch": 3})
+    for name, value, allowed in (("seed", -1, "an int in \\[0, 2\\*\\*32 - 1\\]"), ("seed", 2**32, "an int in"),
+                                 ("num_threads", -1, "an int >= 1, or 0 or unset"),
+                                 ("weight_decay", float("nan"), "a float in \\[0, 1\\)"),
+                                 ("max_grad_norm", -1.0, "a float > 0")):
+        with pytest.raises(ConfigError, match=f"The '{name}' parameter of IntentTrainingConfig must be {allowed}"):
+            IntentTrainingConfig(**{name: value})
 
 
 def test_cli_bad_inputs(tmp_path, tiny_base, capsys):
@@ -158,6 +166,10 @@ def test_cli_bad_inputs(tmp_path, tiny_base, capsys):
     code = main(["--data", str(_write_toy(tmp_path / "ok.csv", TOY)), "--base-model", str(tmp_path / "nope"),
                  "--output-dir", str(tmp_path / "m2"), "--no-progress", "-q"])
     assert code == 2 and "does not exist" in capsys.readouterr().err
+    code = main(["--data", str(tmp_path / "ok.csv"), "--base-model", str(tiny_base), "--max-length", "200",
+                 "--output-dir", str(tmp_path / "m3"), "--no-progress", "-q"])
+    assert code == 2 and "reads at most 128 tokens; --max-length 200 is longer" in capsys.readouterr().err
+    assert not (tmp_path / "m3").exists()
 
 
 def test_classifier_missing_or_corrupt_folder(tmp_path):

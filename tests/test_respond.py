@@ -121,3 +121,10 @@ def test_cli_bad_input(tmp_path, capsys, tiny_intent_model):
     assert respond.main(["--intent-model", str(tmp_path / "missing"), "hello"]) == 2
     err = capsys.readouterr().err
     assert "does not exist" in err and "Traceback" not in err
+    assert respond.main(["--batch-size", "0"]) == 2
+    assert capsys.readouterr().err == "error: The '--batch-size' option must be an int >= 1. Got 0.\n"
+    with pytest.raises(SystemExit) as exc:  # argparse's own errors: one line too, not the usage block
+        respond.main(["--top-k", "abc", "hi"])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err == ("error: argument --top-k: invalid int value: 'abc'. "
+                                       "Run 'python -m pipeline.respond --help' for the options.\n")

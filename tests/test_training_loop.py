@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, ModelLoadError
 from training.loop import EpochInfo, FineTuneLoop, LoopSettings
 
 X = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [2.0, 1.0], [1.0, 2.0], [0.5, 0.5], [3.0, 0.0], [0.0, 3.0]])
@@ -83,3 +83,13 @@ def test_resume_restores_the_checkpoint_and_refuses_other_settings(tmp_path):
     assert fresh.resume_or_start() is False and fresh.state["epoch"] == 0
     with pytest.raises(ConfigError, match=r"different settings \(lr\)\. Rerun with the same settings"):
         _loop(_model(), tmp_path, config={**CONFIG, "lr": 0.01}, resume=True).resume_or_start()
+
+    checkpoint = first.checkpoint_dir
+    for name, damage in (("optimizer.pt", b"not a pickle"), ("state.json", b'{"epoch": 1}'),
+                         ("model.safetensors", (checkpoint / "model.safetensors").read_bytes()[:40])):
+        saved = (checkpoint / name).read_bytes()
+        (checkpoint / name).write_bytes(damage)
+        with pytest.raises(ModelLoadError, match=r"checkpoint .* is damaged|unreadable") as info:
+            _loop(_model(), tmp_path, config=CONFIG, resume=True).resume_or_start()
+        assert "Run again without --resume" in str(info.value)
+        (checkpoint / name).write_bytes(saved)

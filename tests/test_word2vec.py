@@ -210,6 +210,9 @@ def test_save_load_and_word2vec_formats_round_trip_exactly(tmp_path):
         assert np.array_equal(read.vectors_, model.vectors_) and read.vocab_ == model.vocab_
     first = (tmp_path / "v.txt").read_text().splitlines()[0]
     assert first == f"{len(model.vocab_)} 8"
+    (tmp_path / "bad.txt").write_text("2 2\nman 0.1 0.2\nking 0.3 x\n")
+    with pytest.raises(ModelLoadError, match=r"Line 3 of .* has a value that is not a number"):
+        WordVectors.load_word2vec_format(tmp_path / "bad.txt")
     vectors = tmp_path / "m" / "vectors.safetensors"
     vectors.write_bytes(vectors.read_bytes()[:40])
     with pytest.raises(ModelLoadError, match="vectors.safetensors' is unreadable .* train it again"):
@@ -247,6 +250,7 @@ def test_cli_trains_and_writes_a_model_folder(tmp_path, capsys):
     (["--window", "0"], "The 'window' parameter of Word2Vec must be an int >= 1. Got 0."),
     (["--loss", "softmax"], "The 'loss' parameter of Word2Vec must be one of ns, hs. Got 'softmax'."),
     (["--dim", "ten"], "The 'dim' parameter of TrainEmbeddingsConfig must be of type int. Got 'ten'."),
+    (["--ns-exponent", "nan"], "The 'ns_exponent' parameter of Word2Vec must be a number (0.75 in word2vec). Got nan."),
 ])
 def test_cli_rejects_bad_values_in_one_line(tmp_path, capsys, flags, message):
     code = train_main(["--corpus", str(tmp_path / "c.txt"), "--out", str(tmp_path / "m"), *flags])
@@ -257,6 +261,22 @@ def test_cli_rejects_bad_values_in_one_line(tmp_path, capsys, flags, message):
 def test_cli_reports_a_missing_corpus(tmp_path, capsys):
     assert train_main(["--corpus", str(tmp_path / "none.txt"), "--out", str(tmp_path / "m")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_cli_reports_a_damaged_gzip_corpus_and_bad_output_paths(tmp_path, capsys):
+    packed = gzip.compress(b"the cat sat on the mat\n" * 5000)
+    (tmp_path / "cut.txt.gz").write_bytes(packed[: len(packed) // 2])  # an interrupted download
+    assert train_main(["--corpus", str(tmp_path / "cut.txt.gz"), "--out", str(tmp_path / "m"), "--min-count", "1"]) == 2
+    assert capsys.readouterr().err == (f"error: Corpus file {str(tmp_path / 'cut.txt.gz')!r} is a damaged gzip file "
+                                       "(EOFError: Compressed file ended before the end-of-stream marker was reached). "
+                                       "Copy or compress it again.\n")
+    (tmp_path / "c.txt").write_text("the cat sat\n")
+    (tmp_path / "file").write_text("x")
+    assert train_main(["--corpus", str(tmp_path / "c.txt"), "--out", str(tmp_path / "file" / "m")]) == 2
+    assert "which is a file. Choose a path under a folder." in capsys.readouterr().err
+    assert train_main(["--corpus", str(tmp_path / "c.txt"), "--out", "."]) == 2
+    assert "must name a folder" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
 
 
 def test_encoded_corpus_can_be_reused():

@@ -13,7 +13,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from pipeline.artifacts import atomic_dir, read_json, write_json
+from pipeline.artifacts import atomic_dir, load_safetensors, read_json, write_json
+from pipeline.errors import ModelLoadError
 
 logger = logging.getLogger(__name__)
 
@@ -34,16 +35,26 @@ def save_checkpoint(folder: Path, model: Any, optimizer: Any, scheduler: Any, st
 
 
 def load_checkpoint(folder: Path, model: Any, optimizer: Any, scheduler: Any) -> tuple[dict[str, Any], dict | None]:
-    """Restore model/optimizer/scheduler in place; return ``(state, best_state_dict)``."""
-    import torch
-    from safetensors.torch import load_file
+    """Restore model/optimizer/scheduler in place; return ``(state, best_state_dict)``.
 
-    state = read_json(folder / "state.json")
-    model.load_state_dict(load_file(str(folder / "model.safetensors")))
-    opt = torch.load(folder / "optimizer.pt", weights_only=True)
-    optimizer.load_state_dict(opt["optimizer"])
-    scheduler.load_state_dict(opt["scheduler"])
+    A checkpoint that cannot be read (an interrupted copy, a full disk) raises one :class:`ModelLoadError`.
+    """
+    import torch
+
+    fix = f"Run again without --resume to train from the start (and delete {str(folder)!r})."
+    try:
+        state = read_json(folder / "state.json")
+        int(state["epoch"]), int(state["step_in_epoch"]), dict(state["config"])
+        model.load_state_dict(load_safetensors(folder / "model.safetensors", fix=fix, framework="torch"))
+        opt = torch.load(folder / "optimizer.pt", weights_only=True)
+        optimizer.load_state_dict(opt["optimizer"])
+        scheduler.load_state_dict(opt["scheduler"])
+    except ModelLoadError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - JSON, pickle, torch, missing keys: any failure means a damaged checkpoint
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise ModelLoadError(f"The checkpoint {str(folder)!r} is damaged ({type(exc).__name__}: {first[:200]}). {fix}") from None
     best_path = folder / "best.safetensors"
-    best = load_file(str(best_path)) if best_path.is_file() else None
+    best = load_safetensors(best_path, fix=fix, framework="torch") if best_path.is_file() else None
     logger.info("Resumed from %s at epoch %d step %d", folder, state["epoch"], state["step_in_epoch"])
     return state, best

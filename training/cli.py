@@ -6,7 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from pipeline.errors import ConfigError
+from pipeline.artifacts import check_folder_path
+from pipeline.errors import CliParser, ConfigError
 from pipeline.utils import setup_logging
 
 
@@ -22,8 +23,7 @@ def add_training_arguments(parser: argparse.ArgumentParser, config_name: str) ->
 
 def training_parser(prog: str, description: str, config_cls: Any) -> argparse.ArgumentParser:
     """The parser of a training command: the config class's own flags, then the shared ones and ``--json``."""
-    parser = argparse.ArgumentParser(prog=prog, description=description,
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = CliParser(prog=prog, description=description)  # the config flags' help already names their defaults
     config_cls.add_arguments(parser)
     add_training_arguments(parser, config_cls.__name__)
     parser.add_argument("--json", action="store_true", help="Print the final metrics as JSON.")
@@ -32,7 +32,7 @@ def training_parser(prog: str, description: str, config_cls: Any) -> argparse.Ar
 
 def check_output_dir(output_dir: str | Path, args: argparse.Namespace) -> Path:
     """Refuse to replace an existing model folder unless ``--overwrite``, or ``--resume`` with a checkpoint to resume."""
-    out = Path(output_dir)
+    out = check_folder_path(output_dir)
     checkpoint = out.with_name(out.name + ".checkpoint")
     if out.exists() and args.resume and not args.overwrite and not (checkpoint.is_dir() and any(checkpoint.iterdir())):
         raise ConfigError(f"--resume found no checkpoint in {str(checkpoint)!r}, and the output folder {str(out)!r} "

@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.errors import DataError, check_param
+from pipeline.errors import CliParser, DataError, check_param
 from training.data_readers import (FILE_SUFFIXES, LABEL_COLUMNS, TEXT_COLUMNS, Table, canonical_split, extract,
                                    read_file, read_folder, read_hub, read_seq_folder)
 from training.presets import PRESETS, Preset
@@ -465,7 +465,7 @@ if __name__ == "__main__":  # pragma: no cover - a quick look at a data set
     @cli_main
     def _main() -> None:
         setup_logging()
-        p = argparse.ArgumentParser(description="Print split sizes and cleaning counts of an intent data set.")
+        p = CliParser(description="Print split sizes and cleaning counts of an intent data set.")
         add_data_arguments(p)
         p.add_argument("--seed", type=int, default=42)
         a = p.parse_args()

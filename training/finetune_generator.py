@@ -40,7 +40,7 @@ from pipeline.prompts import DEFAULT_PROMPT_TEMPLATE, check_template, fit_prompt
 from pipeline.utils import progress_enabled, set_seed, set_torch_threads
 from training.cli import run_training, training_parser
 from training.generator_data import SNIPPET_SOURCES, GenerationExample, load_generation_splits
-from training.loop import EpochInfo, FineTuneLoop, LoopSettings
+from training.loop import EpochInfo, FineTuneLoop, LoopSettings, check_loop_params
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +74,7 @@ class GeneratorTrainingConfig(StageConfig):
     num_threads: int | None = field(default=None, metadata={"help": "Torch CPU threads (default: all cores)."})
 
     def validate(self) -> None:
+        check_loop_params("GeneratorTrainingConfig", self)
         owner = "GeneratorTrainingConfig"
         for name in ("epochs", "batch_size", "eval_batch_size", "checkpoint_every", "top_k"):
             check_param(owner, name, getattr(self, name), getattr(self, name) >= 1, "an int >= 1")

@@ -34,13 +34,13 @@ from pipeline.artifacts import atomic_dir, library_versions, write_json, write_m
 from pipeline.batching import pad_batch
 from pipeline.config import StageConfig
 from pipeline.errors import DataError, check_param, cli_main
-from pipeline.hub import load_pretrained, resolve_model
+from pipeline.hub import check_max_length, load_pretrained, resolve_model
 from pipeline.intent_model import build_intent_model
 from pipeline.nlu import CALIBRATION_FILE, batched_logits, embed_texts, softmax
 from pipeline.utils import progress_enabled, set_seed, set_torch_threads
 from training.cli import run_training, training_parser
 from training.data import IntentData, load_intent_data
-from training.loop import EpochInfo, FineTuneLoop, LoopSettings
+from training.loop import EpochInfo, FineTuneLoop, LoopSettings, check_loop_params
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +77,7 @@ class IntentTrainingConfig(StageConfig):
     num_threads: int | None = field(default=None, metadata={"help": "Torch CPU threads (default: all cores)."})
 
     def validate(self) -> None:
+        check_loop_params("IntentTrainingConfig", self)
         owner = "IntentTrainingConfig"
         for name in ("epochs", "batch_size", "eval_batch_size", "checkpoint_every"):
             value = getattr(self, name)
@@ -160,6 +161,7 @@ class IntentTrainer:
         ref = resolve_model(self.config.base_model, what="base model")
         tokenizer = load_pretrained(AutoTokenizer.from_pretrained, ref, what="base model tokenizer")
         encoder = load_pretrained(AutoModel.from_pretrained, ref, what="base model")
+        check_max_length(encoder, self.config.max_length, ref.name)
         model = build_intent_model(encoder, data.labels, pooling=self.config.pooling, dropout=self.config.dropout)
         return ref, tokenizer, model
 

@@ -31,11 +31,11 @@ from pipeline.artifacts import atomic_dir, library_versions, write_json, write_m
 from pipeline.batching import pad_batch
 from pipeline.config import StageConfig
 from pipeline.errors import ConfigError, DataError, check_param, cli_main
-from pipeline.hub import load_pretrained, resolve_model
+from pipeline.hub import check_max_length, load_pretrained, resolve_model
 from pipeline.utils import progress_enabled, set_seed, set_torch_threads
 from training.cli import run_training, training_parser
 from evaluation.slot_eval import evaluate_slots
-from training.loop import EpochInfo, FineTuneLoop, LoopSettings
+from training.loop import EpochInfo, FineTuneLoop, LoopSettings, check_loop_params
 from training.slot_data import SlotData, SlotExample, load_slot_data
 
 logger = logging.getLogger(__name__)
@@ -65,6 +65,7 @@ class SlotTrainingConfig(StageConfig):
     num_threads: int | None = field(default=None, metadata={"help": "Torch CPU threads (default: all cores)."})
 
     def validate(self) -> None:
+        check_loop_params("SlotTrainingConfig", self)
         owner = "SlotTrainingConfig"
         for name in ("epochs", "batch_size", "eval_batch_size", "checkpoint_every", "patience"):
             value = getattr(self, name)
@@ -98,6 +99,7 @@ class SlotTrainer:
             raise ConfigError(f"The tokenizer of {ref.name!r} is not a fast tokenizer; word alignment needs one. "
                               "Use a model folder with tokenizer.json.")
         encoder = load_pretrained(AutoModel.from_pretrained, ref, what="base model")
+        check_max_length(encoder, self.config.max_length, ref.name)
         intents = data.intents if self.config.intent_loss_weight > 0 else []
         return ref, tokenizer, SlotModel(encoder, data.tags, intents, dropout=self.config.dropout)
 

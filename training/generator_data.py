@@ -111,7 +111,12 @@ def read_bitext_rows(path: str | Path | None = None) -> list[dict[str, str]]:
     path = Path(path) if path else bitext_generation_path()
     if not path.is_file():
         raise DataError(f"The generation data file {str(path)!r} does not exist. Pass the Bitext 4.5k CSV.")
-    frame = pd.read_csv(path)
+    try:
+        frame = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"The generation data file {str(path)!r} is not a readable CSV ({first}). Pass a UTF-8 CSV "
+                        "with the columns instruction, intent and response.") from None
     missing = [c for c in ("instruction", "intent", "response") if c not in frame.columns]
     if missing:
         raise DataError(f"The file {str(path)!r} lacks the column(s) {missing}. Columns found: {list(frame.columns)}.")

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, check_param
 from training.checkpoint import load_checkpoint, save_checkpoint
 from pipeline.batching import length_sorted_batches
 
@@ -57,6 +57,15 @@ class LoopSettings:
         values = {name: getattr(cfg, name) for name in names}
         values.update({name: getattr(cfg, name) for name in ("patience", "max_steps") if hasattr(cfg, name)})
         return cls(**values)
+
+
+def check_loop_params(owner: str, cfg: Any) -> None:
+    """Range checks for the settings every fine-tuning config shares (NaN fails every one of them)."""
+    check_param(owner, "seed", cfg.seed, 0 <= cfg.seed < 2**32, "an int in [0, 2**32 - 1]")
+    check_param(owner, "num_threads", cfg.num_threads, cfg.num_threads is None or cfg.num_threads >= 0,
+                "an int >= 1, or 0 or unset for all cores")
+    check_param(owner, "weight_decay", cfg.weight_decay, 0 <= cfg.weight_decay < 1, "a float in [0, 1)")
+    check_param(owner, "max_grad_norm", cfg.max_grad_norm, cfg.max_grad_norm > 0, "a float > 0")
 
 
 @dataclass

@@ -36,8 +36,8 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from pipeline.artifacts import write_json
-from pipeline.errors import ConfigError, cli_main
+from pipeline.artifacts import check_under_folder, write_json
+from pipeline.errors import CliParser, ConfigError, cli_main
 from training.text_features import text8_tokens
 
 logger = logging.getLogger(__name__)
@@ -103,8 +103,8 @@ def write_corpus(out: str | os.PathLike[str], texts: dict[str, list[str]], meta:
 def main(argv: Sequence[str] | None = None) -> int:
     from pipeline.utils import setup_logging
 
-    parser = argparse.ArgumentParser(prog="python -m training.support_corpus", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = CliParser(prog="python -m training.support_corpus", description=__doc__.split("\n\n")[0],
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="artifacts/corpora/support.txt", help="Text file to write (default: %(default)s).")
     parser.add_argument("--seed", type=int, default=42, help="Seed of the data splits (default: %(default)s, as the intent models).")
     parser.add_argument("--sources", default=",".join(SOURCES), help="Comma-separated sources (default: %(default)s).")
@@ -112,6 +112,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     setup_logging(quiet=args.quiet)
     sources = [s.strip() for s in args.sources.split(",") if s.strip()]
+    if not sources:
+        raise ConfigError(f"The '--sources' option must name at least one of {', '.join(SOURCES)}. Got {args.sources!r}.")
+    if args.seed < 0:
+        raise ConfigError(f"The '--seed' option must be an int >= 0. Got {args.seed}.")
+    out = Path(args.out)
+    if out.is_dir() or not out.name:
+        raise ConfigError(f"The '--out' path {args.out!r} is a folder. Pass the text file to write, e.g. {out / 'support.txt'}.")
+    check_under_folder(out, "--out")
     manifest = write_corpus(args.out, support_texts(args.seed, sources), {"seed": args.seed})
     print(json.dumps({k: manifest[k] for k in ("corpus", "sources", "lines", "tokens")}, indent=1))
     return 0

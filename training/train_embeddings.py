@@ -23,7 +23,8 @@ import logging
 import sys
 from pathlib import Path
 
-from pipeline.errors import ConfigError, DataError, cli_main
+from pipeline.artifacts import check_folder_path
+from pipeline.errors import CliParser, ConfigError, DataError, cli_main
 from pipeline.utils import set_seed, setup_logging
 from training.embeddings.config import TrainEmbeddingsConfig
 
@@ -31,8 +32,8 @@ logger = logging.getLogger(__name__)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m training.train_embeddings", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = CliParser(prog="python -m training.train_embeddings", description=__doc__.split("\n\n")[0],
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", help="YAML file of settings (keys are the flag names with underscores).")
     parser.add_argument("-v", "--verbose", action="count", default=0)
     parser.add_argument("--overwrite", action="store_true", help="Replace --out if it already exists.")
@@ -47,9 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = TrainEmbeddingsConfig.resolve(args.config, args)
     if not Path(cfg.corpus).is_file():
         raise DataError(f"Corpus {cfg.corpus!r} does not exist. Pass a plain or .gz text file with --corpus.")
-    out = Path(cfg.out)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"The output path {cfg.out!r} is a file. Pass a folder for --out.")
+    out = check_folder_path(cfg.out, "--out")
     if out.exists() and not args.overwrite:
         raise ConfigError(f"The output folder {cfg.out!r} already exists. Pass --overwrite to replace it, "
                           "or choose another --out.")

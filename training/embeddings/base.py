@@ -36,8 +36,8 @@ def is_int(v: Any, low: int) -> bool:
 
 
 def is_number(v: Any) -> bool:
-    """``v`` is an int or a float (not a bool): the check behind the estimators' float parameters."""
-    return isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
+    """``v`` is a finite int or float (not a bool, NaN or inf): the check behind the estimators' float parameters."""
+    return isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and bool(np.isfinite(v))
 
 
 class VocabularyError(PipelineError, KeyError):
@@ -265,7 +265,11 @@ class WordVectors:
                     if len(parts) != d + 1:
                         raise ModelLoadError(f"Line {i + 2} of {str(path)!r} has {len(parts) - 1} values; the header says {d}.")
                     words.append(parts[0].decode("utf-8", errors="replace"))
-                    vectors[i] = np.array(parts[1:], dtype=np.float32)
+                    try:
+                        vectors[i] = np.array(parts[1:], dtype=np.float32)
+                    except ValueError:
+                        raise ModelLoadError(f"Line {i + 2} of {str(path)!r} has a value that is not a number. "
+                                             "Pass a file written in word2vec format.") from None
         model = cls()
         model._set_vectors(vectors, words, None)
         return model

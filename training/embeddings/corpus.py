@@ -24,6 +24,7 @@ from __future__ import annotations
 import gzip
 import logging
 import os
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence, Union
@@ -90,7 +91,11 @@ def iter_text_blocks(path: str | os.PathLike[str], block_bytes: int = BLOCK_BYTE
     leftover = b""
     with _open_binary(path) as fh:
         while True:
-            block = fh.read(block_bytes)
+            try:
+                block = fh.read(block_bytes)
+            except (EOFError, zlib.error, gzip.BadGzipFile) as exc:  # a truncated or damaged .gz
+                raise DataError(f"Corpus file {str(path)!r} is a damaged gzip file ({type(exc).__name__}: {exc}). "
+                                "Copy or compress it again.") from None
             if not block:
                 break
             buf = leftover + block
