@@ -104,9 +104,7 @@ def resolve_config(path: str | None, args: argparse.Namespace | dict | None = No
 
 def check_run_dir(run_dir: Path, config: EvalRunConfig, *, resume: bool, overwrite: bool) -> tuple[int, bool]:
     """Refuse the run folder or accept it, changing nothing: ``(examples already done, whether it is replaced)``."""
-    check_folder_path(run_dir, "--run-dir")
-    if run_dir.exists() and not run_dir.is_dir():
-        raise ConfigError(f"The run path {str(run_dir)!r} is a file. Pass a folder.")
+    check_folder_path(run_dir, "--run-dir")  # not empty, not a file, not under a file
     if run_dir.is_dir() and any(run_dir.iterdir()):
         if resume:
             saved = run_dir / "resolved_config.yaml"

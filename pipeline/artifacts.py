@@ -46,9 +46,7 @@ def check_output_dir(path: str | Path, overwrite: bool) -> None:
 
     The evaluation commands' rule for report folders; write the report with :func:`atomic_dir` afterwards.
     """
-    path = check_folder_path(path)
-    if path.exists() and not path.is_dir():
-        raise ConfigError(f"The output path {str(path)!r} is a file. Pass a folder for --output-dir.")
+    path = check_folder_path(path)  # not empty, not a file, not under a file
     if path.is_dir() and any(path.iterdir()) and not overwrite:
         raise ConfigError(f"The output folder {str(path)!r} is not empty. Pass --overwrite to replace it, "
                           "or choose another --output-dir.")

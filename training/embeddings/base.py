@@ -37,7 +37,9 @@ def is_int(v: Any, low: int) -> bool:
 
 def is_number(v: Any) -> bool:
     """``v`` is a finite int or float (not a bool, NaN or inf): the check behind the estimators' float parameters."""
-    return isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and bool(np.isfinite(v))
+    if isinstance(v, bool) or not isinstance(v, (int, float, np.number)):
+        return False
+    return isinstance(v, (int, np.integer)) or bool(np.isfinite(v))
 
 
 class VocabularyError(PipelineError, KeyError):
