@@ -17,7 +17,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from pipeline.errors import ConfigError, DataError, ModelLoadError
+from pipeline.errors import ConfigError, DataError, ModelLoadError, first_line
 
 
 def check_folder_path(path: str | os.PathLike[str], flag: str = "--output-dir") -> Path:
@@ -88,8 +88,7 @@ def load_safetensors(path: str | os.PathLike[str], fix: str, framework: str = "n
     try:
         return load_file(str(path))
     except (OSError, SafetensorError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelLoadError(f"{str(path)!r} is unreadable ({first}). {fix}") from None
+        raise ModelLoadError(f"{str(path)!r} is unreadable ({first_line(exc)}). {fix}") from None
 
 
 def write_json(path: str | os.PathLike[str], data: Any) -> None:

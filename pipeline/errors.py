@@ -45,6 +45,12 @@ class CliParser(argparse.ArgumentParser):
         self.exit(2, f"error: {message}. Run '{self.prog} --help' for the options.\n")
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type name when the message is empty), for a one-line error."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def check_param(owner: str, name: str, value: Any, ok: bool, allowed: str) -> None:
     """Raise the house-style error when ``ok`` is false.
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlparse
 
-from pipeline.errors import ModelLoadError
+from pipeline.errors import ModelLoadError, first_line
 
 logger = logging.getLogger(__name__)
 
@@ -110,9 +110,8 @@ def load_pretrained(loader: Callable[..., Any], ref: ModelRef, what: str = "mode
         return loader(ref.source, local_files_only=True, **kwargs)
     except (OSError, ValueError, SafetensorError) as exc:
         if ref.local:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ModelLoadError(
-                f"Could not load the {what} from {ref.source!r} ({first}). The folder may be incomplete or corrupt: "
+                f"Could not load the {what} from {ref.source!r} ({first_line(exc)}). The folder may be incomplete or corrupt: "
                 "retrain it or pass another folder."
             ) from None
     if not hub_reachable():

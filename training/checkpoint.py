@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.artifacts import atomic_dir, load_safetensors, read_json, write_json
-from pipeline.errors import ModelLoadError
+from pipeline.errors import ModelLoadError, first_line
 
 logger = logging.getLogger(__name__)
 
@@ -52,8 +52,8 @@ def load_checkpoint(folder: Path, model: Any, optimizer: Any, scheduler: Any) ->
     except ModelLoadError:
         raise
     except Exception as exc:  # noqa: BLE001 - JSON, pickle, torch, missing keys: any failure means a damaged checkpoint
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise ModelLoadError(f"The checkpoint {str(folder)!r} is damaged ({type(exc).__name__}: {first[:200]}). {fix}") from None
+        raise ModelLoadError(f"The checkpoint {str(folder)!r} is damaged ({type(exc).__name__}: {first_line(exc)[:200]}). "
+                             f"{fix}") from None
     best_path = folder / "best.safetensors"
     best = load_safetensors(best_path, fix=fix, framework="torch") if best_path.is_file() else None
     logger.info("Resumed from %s at epoch %d step %d", folder, state["epoch"], state["step_in_epoch"])

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.errors import DataError
+from pipeline.errors import DataError, first_line
 from training.presets import PRESETS
 
 logger = logging.getLogger(__name__)
@@ -42,11 +42,6 @@ def canonical_split(name: str) -> str | None:
     return next((canon for canon, aliases in SPLIT_ALIASES.items() if key in aliases), None)
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 def _rows_table(rows: list, source: str) -> Table:
     """Rows (dicts) -> columns; a row that is not an object is an error naming its position."""
     columns: dict[str, list] = {}
@@ -69,7 +64,7 @@ def _read_csv(path: Path, sep: str) -> Table:
     except pd.errors.EmptyDataError:
         raise DataError(f"{path} is empty. Pass a file with a header row and at least two intents.") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise DataError(f"Malformed {path.suffix.lstrip('.').upper()} file {path}: {_first_line(exc)}. "
+        raise DataError(f"Malformed {path.suffix.lstrip('.').upper()} file {path}: {first_line(exc)}. "
                         "Fix the quoting or the number of fields on that line.") from None
     return Table(str(path), {str(c): frame[c].tolist() for c in frame.columns})
 
@@ -158,7 +153,7 @@ def read_folder(path: Path) -> dict[str | None, Table]:
         try:
             return _datasets_tables(datasets.load_from_disk(str(path)), str(path))
         except (OSError, ValueError) as exc:
-            raise DataError(f"Could not read the saved data set {path}: {_first_line(exc)}. Save it again with "
+            raise DataError(f"Could not read the saved data set {path}: {first_line(exc)}. Save it again with "
                             "datasets.save_to_disk.") from None
     if (path / "seq.in").is_file() and (path / "label").is_file():
         return {None: read_seq_folder(path)}
@@ -197,7 +192,7 @@ def read_hub(name: str) -> dict[str | None, Table]:
         logger.info("Loading the Hub data set %s", name)
         return _datasets_tables(datasets.load_dataset(name), f"hub:{name}")
     except Exception as exc:  # noqa: BLE001 - datasets raises many types; report one line
-        raise DataError(f"Could not load the Hub data set {name!r}: {_first_line(exc)}. Check the name, or pass a "
+        raise DataError(f"Could not load the Hub data set {name!r}: {first_line(exc)}. Check the name, or pass a "
                         "local CSV/JSON/JSONL file or a folder saved with datasets.save_to_disk.") from None
 
 

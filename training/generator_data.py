@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from pipeline.entities import extract_entities, first_of
-from pipeline.errors import ConfigError, DataError
+from pipeline.errors import ConfigError, DataError, first_line
 from pipeline.types import Entity, Snippet
 from training.data import normalise, shared_data_dir
 
@@ -114,8 +114,7 @@ def read_bitext_rows(path: str | Path | None = None) -> list[dict[str, str]]:
     try:
         frame = pd.read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"The generation data file {str(path)!r} is not a readable CSV ({first}). Pass a UTF-8 CSV "
+        raise DataError(f"The generation data file {str(path)!r} is not a readable CSV ({first_line(exc)}). Pass a UTF-8 CSV "
                         "with the columns instruction, intent and response.") from None
     missing = [c for c in ("instruction", "intent", "response") if c not in frame.columns]
     if missing:
