@@ -228,6 +228,9 @@ def previous_rows(folder: str | None, config: BaselinesConfig) -> dict[str, dict
         raise ConfigError(f"--reuse {folder!r}: {str(path)!r} does not exist. Pass an earlier --output-dir of "
                           "python -m evaluation.baselines.")
     previous = read_json(path)
+    if not isinstance(previous, dict):
+        raise ConfigError(f"--reuse {folder!r}: {str(path)!r} is not a metrics.json written by python -m "
+                          "evaluation.baselines. Pass an earlier --output-dir of that command.")
     ours = {k: config.to_dict()[k] for k in RESULT_SETTINGS}
     if previous.get("settings") != ours:
         logger.warning("--reuse %s: that run used other settings (%s); every row is refitted.", folder,

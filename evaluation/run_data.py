@@ -63,7 +63,7 @@ def _read_jsonl(path: Path) -> list[EvalExample]:
                                        reference=row.get("reference"), snippet_ids=list(row.get("snippet_ids") or []),
                                        entities=None if ents is None else [(str(e["type"]), int(e["start"]), int(e["end"]))
                                                                          for e in ents]))
-            except (ValueError, KeyError, TypeError) as exc:
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:  # AttributeError: a row that is not an object
                 raise DataError(f"{path}:{number}: an example must be a JSON object with 'message' and 'intent'. "
                                 f"Got {line.strip()[:80]!r} ({exc}).") from None
     return out

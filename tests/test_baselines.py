@@ -265,6 +265,10 @@ def test_cli_table_end_to_end(capsys, caplog, tmp_path, monkeypatch):
     assert "reused_from" not in json.loads((tmp_path / "third" / "metrics.json").read_text())["rows"][0]["info"]
     code, _, err = run_cli(capsys, "--reuse", str(tmp_path / "nowhere"), "--output-dir", str(tmp_path / "fourth"))
     assert code == 2 and "--reuse" in err and err.count("\n") == 1
+    (tmp_path / "list").mkdir()
+    (tmp_path / "list" / "metrics.json").write_text("[1, 2]")
+    code, _, err = run_cli(capsys, "--reuse", str(tmp_path / "list"), "--output-dir", str(tmp_path / "fifth"))
+    assert code == 2 and "is not a metrics.json written by python -m evaluation.baselines" in err
 
 
 def test_corpus_label_reads_the_artifact_config(tmp_path):

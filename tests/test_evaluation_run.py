@@ -9,7 +9,7 @@ import pytest
 from evaluation import run as evalrun
 from evaluation.run import EvalRunConfig, resolve_config, run_evaluation
 from evaluation.run_score import iter_records
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, DataError
 from pipeline.types import IntentPrediction, Reply, Snippet
 from tests.tiny_models import make_tiny_intent_model
 
@@ -96,6 +96,9 @@ def test_unknown_gold_label_is_reported_not_a_crash(tmp_path):
                     + json.dumps({"message": "refund please", "intent": "get_refund"}) + "\n")
     metrics = run_evaluation(EvalRunConfig(name="u", data=str(data)), tmp_path / "run", runner=FakeRunner())
     assert metrics["nlu"]["unknown_labels"] == {"lost_parcel": 1} and metrics["nlu"]["accuracy"] == 0.5
+    data.write_text(json.dumps({"message": "hi", "intent": "x"}) + "\n[1, 2]\n")  # a row that is not an object
+    with pytest.raises(DataError, match=r"eval.jsonl:2: an example must be a JSON object"):
+        run_evaluation(EvalRunConfig(name="u", data=str(data)), tmp_path / "run2", runner=FakeRunner())
 
 
 def test_interrupted_run_resumes_without_duplicates(tmp_path, data_file):
