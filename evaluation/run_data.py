@@ -51,21 +51,25 @@ class EvalExample:
 
 
 def _read_jsonl(path: Path) -> list[EvalExample]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path} is not UTF-8 text (byte {exc.start}). Pass a JSON Lines file of "
+                        "{'message': ..., 'intent': ...} objects.") from None
     out = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                ents = row.get("entities")
-                out.append(EvalExample(message=str(row["message"]), intent=str(row["intent"]),
-                                       reference=row.get("reference"), snippet_ids=list(row.get("snippet_ids") or []),
-                                       entities=None if ents is None else [(str(e["type"]), int(e["start"]), int(e["end"]))
-                                                                         for e in ents]))
-            except (ValueError, KeyError, TypeError, AttributeError) as exc:  # AttributeError: a row that is not an object
-                raise DataError(f"{path}:{number}: an example must be a JSON object with 'message' and 'intent'. "
-                                f"Got {line.strip()[:80]!r} ({exc}).") from None
+    for number, line in enumerate(text.split("\n"), start=1):  # not splitlines: JSON strings may hold U+2028
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            ents = row.get("entities")
+            out.append(EvalExample(message=str(row["message"]), intent=str(row["intent"]),
+                                   reference=row.get("reference"), snippet_ids=list(row.get("snippet_ids") or []),
+                                   entities=None if ents is None else [(str(e["type"]), int(e["start"]), int(e["end"]))
+                                                                     for e in ents]))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:  # AttributeError: a row that is not an object
+            raise DataError(f"{path}:{number}: an example must be a JSON object with 'message' and 'intent'. "
+                            f"Got {line.strip()[:80]!r} ({exc}).") from None
     return out
 
 

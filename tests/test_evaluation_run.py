@@ -99,6 +99,9 @@ def test_unknown_gold_label_is_reported_not_a_crash(tmp_path):
     data.write_text(json.dumps({"message": "hi", "intent": "x"}) + "\n[1, 2]\n")  # a row that is not an object
     with pytest.raises(DataError, match=r"eval.jsonl:2: an example must be a JSON object"):
         run_evaluation(EvalRunConfig(name="u", data=str(data)), tmp_path / "run2", runner=FakeRunner())
+    data.write_bytes(b'{"message": "caf\xe9", "intent": "x"}\n')  # Latin-1, not UTF-8
+    with pytest.raises(DataError, match=r"eval.jsonl is not UTF-8 text \(byte 16\)"):
+        run_evaluation(EvalRunConfig(name="u", data=str(data)), tmp_path / "run3", runner=FakeRunner())
 
 
 def test_interrupted_run_resumes_without_duplicates(tmp_path, data_file):
