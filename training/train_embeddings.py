@@ -23,9 +23,9 @@ import logging
 import sys
 from pathlib import Path
 
-from pipeline.artifacts import check_folder_path
-from pipeline.errors import CliParser, ConfigError, DataError, cli_main
+from pipeline.errors import CliParser, DataError, cli_main
 from pipeline.utils import set_seed, setup_logging
+from training.cli import check_output_dir
 from training.embeddings.config import TrainEmbeddingsConfig
 
 logger = logging.getLogger(__name__)
@@ -48,10 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = TrainEmbeddingsConfig.resolve(args.config, args)
     if not Path(cfg.corpus).is_file():
         raise DataError(f"Corpus {cfg.corpus!r} does not exist. Pass a plain or .gz text file with --corpus.")
-    out = check_folder_path(cfg.out, "--out")
-    if out.exists() and not args.overwrite:
-        raise ConfigError(f"The output folder {cfg.out!r} already exists. Pass --overwrite to replace it, "
-                          "or choose another --out.")
+    check_output_dir(cfg.out, args, "--out")  # the fine-tuning commands' rule for model folders
     set_seed(cfg.seed)
     model = cfg.to_estimator().fit(cfg.corpus)
     metrics: dict = {}
