@@ -15,7 +15,7 @@ import tempfile
 from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from pipeline.errors import ConfigError, DataError, ModelLoadError, first_line
 
@@ -64,6 +64,7 @@ def atomic_dir(target: str | os.PathLike[str], overwrite: bool = True) -> Iterat
         raise FileExistsError(target)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:
+        tmp.chmod(umask_mode(0o777))  # mkdtemp makes 0700; the folder is shared like any the user makes
         yield tmp
         if target.exists():
             old = target.with_name(f".{target.name}.old-{os.getpid()}")
@@ -91,15 +92,43 @@ def load_safetensors(path: str | os.PathLike[str], fix: str, framework: str = "n
         raise ModelLoadError(f"{str(path)!r} is unreadable ({first_line(exc)}). {fix}") from None
 
 
-def write_json(path: str | os.PathLike[str], data: Any) -> None:
-    """Write JSON atomically (temp file, then rename)."""
+def umask_mode(mode: int) -> int:
+    """``mode`` less the process umask: what ``open()`` (0o666) or ``mkdir()`` (0o777) would give.
+
+    ``tempfile`` makes its files 0600 and folders 0700; an artifact renamed into place from one
+    gets these permissions back, so other users (or a container) can read it like any other file.
+    """
+    mask = os.umask(0)
+    os.umask(mask)
+    return mode & ~mask
+
+
+def atomic_write(path: str | os.PathLike[str], write: Callable[[str], Any]) -> None:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it over ``path``.
+
+    On error the temporary file is removed and ``path`` is left as it was.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=2, ensure_ascii=False, default=_json_default)
-        fh.write("\n")
-    os.replace(tmp, path)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.chmod(tmp, umask_mode(0o666))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: str | os.PathLike[str], data: Any) -> None:
+    """Write JSON atomically (temp file, then rename)."""
+    def write(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=2, ensure_ascii=False, default=_json_default)
+            fh.write("\n")
+
+    atomic_write(path, write)
 
 
 def read_json(path: str | os.PathLike[str]) -> Any:

@@ -19,7 +19,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from pipeline.artifacts import atomic_write
 from pipeline.config import StageConfig
 from pipeline.errors import check_param
 from pipeline.hub import ModelRef, load_pretrained, resolve_model
@@ -155,17 +155,6 @@ def _key(kb_hash: str, encoder_name: str, ids: list[str]) -> str:
     return hashlib.sha256(joined.encode("utf-8")).hexdigest()[:20]
 
 
-def _atomic_write_bytes(path: Path, write: Any) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 @dataclass
 class CacheResult:
     """Vectors for the requested texts and how they were obtained."""
@@ -254,8 +243,8 @@ class EmbeddingCache:
 
         vec_path, meta_path = self._paths(key)
         try:
-            _atomic_write_bytes(vec_path, lambda tmp: save_file({"vectors": np.ascontiguousarray(vectors)}, tmp))
-            _atomic_write_bytes(meta_path, lambda tmp: Path(tmp).write_text(json.dumps(meta), encoding="utf-8"))
+            atomic_write(vec_path, lambda tmp: save_file({"vectors": np.ascontiguousarray(vectors)}, tmp))
+            atomic_write(meta_path, lambda tmp: Path(tmp).write_text(json.dumps(meta), encoding="utf-8"))
         except OSError as exc:  # a read-only cache folder must not stop retrieval
             logger.warning("Could not write the embedding cache to %s (%s); continuing without it.", self.cache_dir, exc)
             return

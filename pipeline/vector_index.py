@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from pipeline.artifacts import atomic_write
 from pipeline.errors import check_param
 
 logger = logging.getLogger(__name__)
@@ -147,15 +147,7 @@ class FaissIndex(VectorIndex):
         """Write the FAISS index (FAISS's own binary format) atomically."""
         import faiss
 
-        path = Path(path)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        os.close(fd)
-        try:
-            faiss.write_index(self.index, tmp)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(path, lambda tmp: faiss.write_index(self.index, tmp))
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], vectors: np.ndarray, kind: str) -> "FaissIndex":

@@ -36,7 +36,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from pipeline.artifacts import check_under_folder, write_json
+from pipeline.artifacts import atomic_write, check_under_folder, write_json
 from pipeline.errors import CliParser, ConfigError, cli_main
 from training.text_features import text8_tokens
 
@@ -77,20 +77,21 @@ def support_texts(seed: int = 42, sources: Sequence[str] = SOURCES) -> dict[str,
 def write_corpus(out: str | os.PathLike[str], texts: dict[str, list[str]], meta: dict | None = None) -> dict:
     """Write one tokenised text per line (empty ones skipped) and ``<out>.json``; returns the manifest."""
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     counts: dict[str, dict[str, int]] = {}
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        for source, items in texts.items():
-            lines = tokens = 0
-            for text in items:
-                words = text8_tokens(text)
-                if words:
-                    fh.write(" ".join(words) + "\n")
-                    lines += 1
-                    tokens += len(words)
-            counts[source] = {"texts": len(items), "lines": lines, "tokens": tokens}
-    os.replace(tmp, out)
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            for source, items in texts.items():
+                lines = tokens = 0
+                for text in items:
+                    words = text8_tokens(text)
+                    if words:
+                        fh.write(" ".join(words) + "\n")
+                        lines += 1
+                        tokens += len(words)
+                counts[source] = {"texts": len(items), "lines": lines, "tokens": tokens}
+
+    atomic_write(out, write)
     manifest = {"corpus": str(out), "tokenizer": "training.text_features.text8_tokens",
                 "sources": counts, "lines": sum(c["lines"] for c in counts.values()),
                 "tokens": sum(c["tokens"] for c in counts.values()), **(meta or {}),

@@ -24,7 +24,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from pipeline.artifacts import atomic_dir, load_safetensors, read_json, write_json, write_model_card
+from pipeline.artifacts import atomic_dir, atomic_write, load_safetensors, read_json, write_json, write_model_card
 from pipeline.errors import ConfigError, ModelLoadError, NotFittedError, PipelineError, check_param
 
 FORMAT_VERSION = 1
@@ -228,15 +228,17 @@ class WordVectors:
         bad = [w for w in self.vocab_ if not w or any(ch.isspace() for ch in w)]
         if bad:
             raise ConfigError(f"Words with whitespace cannot be written in word2vec format. Got {bad[0]!r}.")
-        tmp = Path(f"{path}.tmp-{os.getpid()}")
-        with open(tmp, "wb") as fh:
-            fh.write(f"{n} {d}\n".encode())
-            for word, row in zip(self.vocab_, self.vectors_):
-                if binary:
-                    fh.write(word.encode("utf-8") + b" " + row.astype("<f4").tobytes() + b"\n")
-                else:
-                    fh.write((word + " " + " ".join(f"{x:.9g}" for x in row.tolist()) + "\n").encode("utf-8"))
-        os.replace(tmp, path)
+
+        def write(tmp: str) -> None:
+            with open(tmp, "wb") as fh:
+                fh.write(f"{n} {d}\n".encode())
+                for word, row in zip(self.vocab_, self.vectors_):
+                    if binary:
+                        fh.write(word.encode("utf-8") + b" " + row.astype("<f4").tobytes() + b"\n")
+                    else:
+                        fh.write((word + " " + " ".join(f"{x:.9g}" for x in row.tolist()) + "\n").encode("utf-8"))
+
+        atomic_write(path, write)
 
     @classmethod
     def load_word2vec_format(cls, path: str | os.PathLike[str], binary: bool | None = None) -> "WordVectors":
