@@ -5,8 +5,10 @@
     printf 'cancel my order\\nhow do I reset my password\\n' | python -m pipeline.respond --json   # JSON Lines
     python -m pipeline.respond --config configs/respond/default.yaml --generator seq2seq --generator-model artifacts/generator "..."
 
-With no message argument, one message per line is read from stdin (blank lines
-are skipped). On a fresh install the first call trains the default intent
+With no message argument, one message per line is read from stdin, and there is
+one output line per input line: a line with nothing to answer (blank, or only
+control characters) gets an empty line, or with ``--json`` a record
+``{"line": N, "error": ...}``, and a warning on stderr. On a fresh install the first call trains the default intent
 model (about 3 minutes, once) and caches it; pass ``--intent-model DIR`` to use
 another one.
 """
@@ -14,11 +16,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 
 from pipeline.errors import CliParser, ConfigError, DataError, cli_main
 from pipeline.types import Reply, to_dict
 from pipeline.utils import progress_enabled, setup_logging
+
+logger = logging.getLogger(__name__)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,15 +53,38 @@ def format_plain(reply: Reply) -> str:
 
 
 def _batches(lines, size: int):
-    batch: list[str] = []
-    for line in lines:
-        if line.strip():
-            batch.append(line.rstrip("\n"))
+    """Lists of up to ``size`` (line number, text) pairs; every line is kept, so the output lines up with the input."""
+    batch: list[tuple[int, str]] = []
+    for number, line in enumerate(lines, start=1):
+        batch.append((number, line.rstrip("\r\n")))
         if len(batch) == size:
             yield batch
             batch = []
     if batch:
         yield batch
+
+
+def _answer_lines(assistant, lines, batch_size: int, as_json: bool):
+    """One output line per stdin line; a line with nothing to answer gets an empty line or an error record."""
+    from pipeline.assistant import clean_message
+
+    for batch in _batches(lines, batch_size):
+        empty = set()
+        for number, text in batch:
+            try:
+                clean_message(text, assistant.config.max_chars)
+            except DataError:
+                empty.add(number)
+                logger.warning("Line %d has nothing to answer (it is blank or only control characters); "
+                               "its output line is %s.", number, "an error record" if as_json else "empty")
+        answered = [text for number, text in batch if number not in empty]
+        replies = iter(assistant.run(answered)["replies"] if answered else [])
+        for number, _ in batch:
+            if number in empty:
+                yield json.dumps({"line": number, "error": "empty message"}) if as_json else ""
+            else:
+                reply = next(replies)
+                yield json.dumps(to_dict(reply), ensure_ascii=False) if as_json else format_plain(reply)
 
 
 @cli_main
@@ -83,9 +111,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if sys.stdin.isatty():
         print("Reading messages from stdin, one per line (Ctrl-D to finish)...", file=sys.stderr)
-    for batch in _batches(sys.stdin, args.batch_size):
-        for reply in assistant.run(batch)["replies"]:
-            print(json.dumps(to_dict(reply), ensure_ascii=False) if args.json else format_plain(reply), flush=True)
+    for line in _answer_lines(assistant, sys.stdin, args.batch_size, args.json):
+        print(line, flush=True)
     return 0
 
 

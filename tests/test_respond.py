@@ -100,17 +100,26 @@ def tiny_intent_model(tmp_path_factory) -> Path:
     return make_tiny_intent_model(tmp_path_factory.mktemp("intent") / "tiny", INTENTS)
 
 
-def test_cli_json_trace_and_stdin_batch(monkeypatch, capsys, tiny_intent_model):
+def test_cli_json_trace_and_stdin_batch(monkeypatch, capsys, caplog, tiny_intent_model):
     assert respond.main(["--intent-model", str(tiny_intent_model), "--json", "I want a refund for order 12345"]) == 0
     trace = json.loads(capsys.readouterr().out)
     assert set(trace) >= {"text", "intent", "snippets", "generator", "checks", "fallback", "timings_ms", "message"}
     assert len(trace["intent"]["ranking"]) == 3 and trace["intent"]["entities"][0]["text"] == "12345"
     assert trace["generator"] == "grounded" and len(trace["snippets"]) == 3
 
-    monkeypatch.setattr("sys.stdin", io.StringIO("cancel my order\n\nreset my password please\n"))
-    assert respond.main(["--intent-model", str(tiny_intent_model), "--json"]) == 0
-    lines = capsys.readouterr().out.strip().splitlines()
-    assert [json.loads(line)["message"] for line in lines] == ["cancel my order", "reset my password please"]
+    # one output line per input line: a blank line, or one of control characters only, gets an error record
+    stdin = "cancel my order\n\nreset my password please\r\n\x00\x07\n"
+    monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+    assert respond.main(["--intent-model", str(tiny_intent_model), "--json", "--batch-size", "3"]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r.get("message") for r in records] == ["cancel my order", None, "reset my password please", None]
+    assert records[1] == {"line": 2, "error": "empty message"} and records[3] == {"line": 4, "error": "empty message"}
+    assert caplog.text.count("has nothing to answer") == 2
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n\ncancel my order\n"))
+    assert respond.main(["--intent-model", str(tiny_intent_model), "--batch-size", "2"]) == 0
+    lines = capsys.readouterr().out.split("\n")
+    assert lines[:2] == ["", ""] and lines[2] and lines[3:] == [""]
 
 
 def test_cli_bad_input(tmp_path, capsys, tiny_intent_model):
