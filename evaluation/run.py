@@ -199,12 +199,18 @@ def run_evaluation(config: EvalRunConfig, run_dir: str | Path, *, resume: bool =
     if start:
         logger.info("Resuming %s after %d of %d examples.", run_dir, start, len(todo))
     start = min(start, len(todo))
-    if engine is not None:
-        throughput = engine.stream(config, todo, run_dir / "predictions.jsonl", start=start, offset=first,
-                                   progress=config.progress)
-    else:
-        throughput = stream_predictions(runner, todo, run_dir / "predictions.jsonl", batch_size=config.batch_size,
-                                        start=start, progress=config.progress, stop_after=stop_after, offset=first)
+    try:
+        if engine is not None:
+            throughput = engine.stream(config, todo, run_dir / "predictions.jsonl", start=start, offset=first,
+                                       progress=config.progress)
+        else:
+            throughput = stream_predictions(runner, todo, run_dir / "predictions.jsonl", batch_size=config.batch_size,
+                                            start=start, progress=config.progress, stop_after=stop_after, offset=first)
+    except KeyboardInterrupt:
+        logger.warning("Interrupted after %d of %d examples, which are kept in %s: rerun the same command with "
+                       "--resume --run-dir %s.", complete_lines(run_dir / "predictions.jsonl"), len(todo),
+                       run_dir / "predictions.jsonl", run_dir)
+        raise
     if not throughput.get("messages") and (run_dir / "metrics.json").is_file():  # resumed a finished run: keep its speed
         throughput = read_json(run_dir / "metrics.json").get("throughput", throughput)
     metrics, cols = compute_metrics(run_dir / "predictions.jsonl", labels, config.n_bins)

@@ -127,6 +127,24 @@ def test_interrupted_run_resumes_without_duplicates(tmp_path, data_file):
         run_evaluation(other, tmp_path / "run", runner=FakeRunner(), resume=True)
 
 
+class CtrlCRunner(FakeRunner):
+    """Answers one batch, then the user presses Ctrl-C."""
+
+    def __call__(self, messages):
+        if self.calls:
+            raise KeyboardInterrupt
+        return super().__call__(messages)
+
+
+def test_ctrl_c_keeps_the_answered_batches_and_says_how_to_resume(tmp_path, data_file, caplog):
+    config = EvalRunConfig(name="tiny", data=str(data_file), batch_size=2)
+    with pytest.raises(KeyboardInterrupt):
+        run_evaluation(config, tmp_path / "run", runner=CtrlCRunner())
+    assert f"Interrupted after 2 of 5 examples, which are kept in {tmp_path / 'run' / 'predictions.jsonl'}" in caplog.text
+    assert f"rerun the same command with --resume --run-dir {tmp_path / 'run'}." in caplog.text
+    assert run_evaluation(config, tmp_path / "run", runner=FakeRunner(), resume=True)["resumed_after"] == 2
+
+
 def test_config_errors(tmp_path, capsys):
     bad = tmp_path / "bad.yaml"
     bad.write_text("data: bitext\nnlu_onyl: true\n")

@@ -93,3 +93,20 @@ def test_resume_restores_the_checkpoint_and_refuses_other_settings(tmp_path):
             _loop(_model(), tmp_path, config=CONFIG, resume=True).resume_or_start()
         assert "Run again without --resume" in str(info.value)
         (checkpoint / name).write_bytes(saved)
+
+
+def test_ctrl_c_says_whether_there_is_a_checkpoint_to_resume(tmp_path, caplog):
+    for scores, message in (([0.5, KeyboardInterrupt], "Interrupted at step 8. The checkpoint of step 4 is kept in"),
+                            ([KeyboardInterrupt], "Interrupted at step 4, before this run's first checkpoint")):
+        model = _model()
+        loop = _loop(model, tmp_path / str(len(scores)), epochs=2)
+
+        def validate(info: EpochInfo):
+            if scores[info.epoch - 1] is KeyboardInterrupt:
+                raise KeyboardInterrupt
+            return {"score": scores[info.epoch - 1]}, scores[info.epoch - 1]
+
+        caplog.clear()
+        with pytest.raises(KeyboardInterrupt):
+            loop.fit([1] * len(X), lambda idx: (model(X[idx]).squeeze(-1) - Y[idx]).pow(2).mean(), validate)
+        assert message in caplog.text

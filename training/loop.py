@@ -103,6 +103,7 @@ class FineTuneLoop:
                                       "best_epoch": -1, "bad_epochs": 0, "history": [], "train_seconds": 0.0,
                                       "config": config}
         self.best_state: dict | None = None
+        self.saved_step: int | None = None  # global step of the checkpoint this run wrote or resumed from
 
     def resume_or_start(self) -> bool:
         """Restore model, optimizer and state from the checkpoint when resuming and one exists."""
@@ -116,6 +117,7 @@ class FineTuneLoop:
             raise ConfigError(f"The checkpoint in {self.checkpoint_dir} was made with different settings ({', '.join(changed)}). "
                               "Rerun with the same settings, or without --resume to start over.")
         self.state = state
+        self.saved_step = state["global_step"]
         return True
 
     def best_record(self) -> dict[str, Any]:
@@ -125,6 +127,7 @@ class FineTuneLoop:
 
     def _save(self) -> None:
         save_checkpoint(self.checkpoint_dir, self.model, self.optimizer, self.scheduler, self.state, self.best_state)
+        self.saved_step = self.state["global_step"]
 
     def fit(self, lengths: Sequence[int], batch_loss: Callable[[list[int]], Any],
             validate: Callable[[EpochInfo], tuple[dict[str, Any], Any]]) -> float:
@@ -132,6 +135,21 @@ class FineTuneLoop:
         import torch
         from tqdm.auto import tqdm
 
+        try:
+            return self._fit(lengths, batch_loss, validate, torch, tqdm)
+        except KeyboardInterrupt:
+            if self.saved_step is not None:
+                logger.warning("Interrupted at step %d. The checkpoint of step %d is kept in %s: rerun the same "
+                               "command with --resume to continue from it.", self.state["global_step"],
+                               self.saved_step, self.checkpoint_dir)
+            else:
+                logger.warning("Interrupted at step %d, before this run's first checkpoint (every %d steps and at "
+                               "each epoch end): there is nothing to resume.", self.state["global_step"],
+                               self.settings.checkpoint_every)
+            raise
+
+    def _fit(self, lengths: Sequence[int], batch_loss: Callable[[list[int]], Any],
+             validate: Callable[[EpochInfo], tuple[dict[str, Any], Any]], torch: Any, tqdm: Any) -> float:
         s, state, model = self.settings, self.state, self.model
         started = time.perf_counter() - state["train_seconds"]
         for epoch in range(state["epoch"], s.epochs):
