@@ -130,13 +130,6 @@ def open_run_dir(run_dir: Path, *, replace: bool) -> None:
     (run_dir / "predictions.jsonl").touch()
 
 
-def prepare_run_dir(run_dir: Path, config: EvalRunConfig, *, resume: bool, overwrite: bool) -> int:
-    """Check, then create, wipe or reopen the run folder; returns the number of examples already done."""
-    start, replace = check_run_dir(run_dir, config, resume=resume, overwrite=overwrite)
-    open_run_dir(run_dir, replace=replace)
-    return start
-
-
 def build_runner(config: EvalRunConfig) -> tuple[Runner, str]:
     """The runner of ``config`` and its intent model name (models load on first use)."""
     return runner_for(config.respond_config(), config.nlu_only)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from pipeline.artifacts import library_versions, read_json, write_json
+from pipeline.artifacts import atomic_dir, check_folder_path, library_versions, read_json, write_json
 from pipeline.config import read_yaml
 from pipeline.errors import ConfigError, check_param
 
@@ -138,9 +138,13 @@ def check_shards(dirs: Sequence[Path]) -> list[tuple[Path, dict[str, Any]]]:
                           "Run them with --shard-index, or pass their folders.")
     for d, info in shards:
         done, want = _line_count(d / "predictions.jsonl"), info["stop"] - info["start"]
-        if done != want:
+        if done < want:
             raise ConfigError(f"Shard {info['shard_index']} in {str(d)!r} holds {done} of {want} predictions. "
                               f"Finish it with --resume --run-dir {d} (same shard flags), then merge.")
+        if done > want:
+            raise ConfigError(f"Shard {info['shard_index']} in {str(d)!r} holds {done} predictions, more than its "
+                              f"{want}: its predictions.jsonl was added to after the run. Rerun the shard with "
+                              f"--overwrite --run-dir {d} (same shard flags), then merge.")
     return sorted(shards, key=lambda s: s[1]["shard_index"])
 
 
@@ -149,11 +153,16 @@ def concatenate(shards: Sequence[tuple[Path, dict[str, Any]]], out: Path) -> int
     expected = 0
     with out.open("w", encoding="utf-8") as sink:
         for d, _ in shards:
-            with (d / "predictions.jsonl").open(encoding="utf-8") as source:
-                for line in source:
-                    index = json.loads(line)["index"]
+            path = d / "predictions.jsonl"
+            with path.open(encoding="utf-8", errors="replace") as source:
+                for number, line in enumerate(source, start=1):
+                    try:
+                        index = json.loads(line)["index"]
+                    except (ValueError, TypeError, KeyError):
+                        raise ConfigError(f"Line {number} of {str(path)!r} is not a prediction record (a JSON object "
+                                          f"with an index). Rerun the shard with --overwrite --run-dir {d}.") from None
                     if index != expected:
-                        raise ConfigError(f"{d / 'predictions.jsonl'} has index {index} where {expected} was expected: "
+                        raise ConfigError(f"{path} has index {index} where {expected} was expected: "
                                           "the shard folders do not form one run. Rerun the shard.")
                     sink.write(line)
                     expected += 1
@@ -172,10 +181,10 @@ def merged_throughput(metrics: Sequence[dict[str, Any]]) -> dict[str, Any]:
 def merge_runs(dirs: Sequence[str | Path], run_dir: str | Path, *, overwrite: bool = False) -> dict[str, Any]:
     """Merge shard folders into the run folder ``run_dir`` and return its metrics, recomputed from the records."""
     from evaluation.report import write_report
-    from evaluation.run import EvalRunConfig, prepare_run_dir
+    from evaluation.run import EvalRunConfig
     from evaluation.run_score import compute_metrics
 
-    run_dir = Path(run_dir)
+    run_dir = check_folder_path(run_dir, "--run-dir")
     shards = check_shards([Path(d) for d in dirs])
     if any(run_dir.resolve() == d.resolve() for d, _ in shards):
         raise ConfigError(f"The merged run folder {str(run_dir)!r} is one of the shards. Pass another --run-dir.")
@@ -184,17 +193,18 @@ def merge_runs(dirs: Sequence[str | Path], run_dir: str | Path, *, overwrite: bo
                           "or another --run-dir.")
     first_dir, first = shards[0]
     config = EvalRunConfig.from_dict(read_yaml(first_dir / "resolved_config.yaml"), source=str(first_dir))
-    prepare_run_dir(run_dir, config, resume=False, overwrite=overwrite)
-    n = concatenate(shards, run_dir / "predictions.jsonl")
-    shutil.copyfile(first_dir / "resolved_config.yaml", run_dir / "resolved_config.yaml")
     shard_metrics = [read_json(d / "metrics.json") if (d / "metrics.json").is_file() else {} for d, _ in shards]
-    metrics, cols = compute_metrics(run_dir / "predictions.jsonl", first["labels"], config.n_bins)
-    head = shard_metrics[0]
-    metrics.update(name=config.name, complete=n == first["n_total"], model=head.get("model"), stages=head.get("stages"),
-                   data=head.get("data"), throughput=merged_throughput(shard_metrics), versions=library_versions(),
-                   merged_from=[{"run_dir": str(d), "shard_index": info["shard_index"], "start": info["start"],
-                                 "stop": info["stop"]} for d, info in shards])
-    write_json(run_dir / "metrics.json", metrics)
-    write_report(run_dir, metrics, cols, first["labels"], config.name)
+    with atomic_dir(run_dir) as tmp:  # a shard that fails to merge leaves an earlier merged run as it was
+        n = concatenate(shards, tmp / "predictions.jsonl")
+        shutil.copyfile(first_dir / "resolved_config.yaml", tmp / "resolved_config.yaml")
+        metrics, cols = compute_metrics(tmp / "predictions.jsonl", first["labels"], config.n_bins)
+        head = shard_metrics[0]
+        metrics.update(name=config.name, complete=n == first["n_total"], model=head.get("model"),
+                       stages=head.get("stages"), data=head.get("data"), throughput=merged_throughput(shard_metrics),
+                       versions=library_versions(),
+                       merged_from=[{"run_dir": str(d), "shard_index": info["shard_index"], "start": info["start"],
+                                     "stop": info["stop"]} for d, info in shards])
+        write_json(tmp / "metrics.json", metrics)
+        write_report(tmp, metrics, cols, first["labels"], config.name)
     logger.info("Merged %d shards (%d predictions) into %s.", len(shards), n, run_dir)
     return metrics

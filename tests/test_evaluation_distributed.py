@@ -105,6 +105,22 @@ def test_merge_refuses_mixed_overlapping_missing_or_unfinished_shards(tmp_path, 
     assert not (tmp_path / "out").exists()
 
 
+def test_merge_of_a_damaged_shard_keeps_the_earlier_merged_run(tmp_path, data_file):
+    dirs, _ = run_shards(data_file, tmp_path, 2)
+    merge_runs(dirs, tmp_path / "out")
+    before = {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()}
+    good = (dirs[1] / "predictions.jsonl").read_text()
+    (dirs[1] / "predictions.jsonl").write_text(good + good.splitlines(keepends=True)[0])  # a line appended by hand
+    with pytest.raises(ConfigError, match="Shard 1 in .* holds 4 predictions, more than its 3: .* Rerun the shard "
+                                          "with --overwrite"):
+        merge_runs(dirs, tmp_path / "out", overwrite=True)
+    (dirs[1] / "predictions.jsonl").write_text("oops\n" + "".join(good.splitlines(keepends=True)[1:]))
+    with pytest.raises(ConfigError, match="Line 1 of .* is not a prediction record"):
+        merge_runs(dirs, tmp_path / "out", overwrite=True)
+    assert {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".out")) == []  # no temp folder left
+
+
 def test_interrupted_shard_resumes_only_as_the_same_shard(tmp_path, data_file):
     config = EvalRunConfig(name="tiny", data=str(data_file), batch_size=2)
     first = run_evaluation(config, tmp_path / "s1", runner=FakeRunner(), shard=Shard(1, 2), stop_after=1)
