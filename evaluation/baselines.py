@@ -154,13 +154,20 @@ def evaluate_method(method: Method, data: Any, config: BaselinesConfig, models_d
     return result
 
 
-def transformer_results(config: BaselinesConfig) -> tuple[str, dict[str, dict[str, Any]]]:
-    """The fine-tuned models' test scores from their metrics.json, checked to come from the same splits."""
-    from evaluation.nlu import SPLIT_SETTINGS, training_config
+def transformer_given(config: BaselinesConfig) -> bool:
+    """Whether the user named the fine-tuned models: then a missing one is an error, not an "n/a" cell."""
+    return config.transformer != BaselinesConfig().transformer
 
-    ours = {"seed": config.seed, "validation_size": 0.1, "test_size": 0.1, "max_per_label": config.max_per_label}
-    results: dict[str, dict[str, Any]] = {}
-    base = None
+
+def transformer_test_scores(config: BaselinesConfig, warn: bool = True) -> dict[str, tuple[Path, dict[str, Any]]]:
+    """{data: (model folder, its metrics.json)} for the models with test scores; cheap, so main calls it first.
+
+    A default model that is not trained yet gives a warning (its cells read "n/a"); one named with
+    ``--transformer`` must be there.
+    """
+    found: dict[str, tuple[Path, dict[str, Any]]] = {}
+    if "transformer" not in config.methods:
+        return found
     for data, path in config.transformer_models().items():
         if data not in config.datasets:
             continue
@@ -172,9 +179,28 @@ def transformer_results(config: BaselinesConfig) -> tuple[str, dict[str, dict[st
             metrics = {}
         test = metrics.get("test") if isinstance(metrics, dict) else None
         if not isinstance(test, dict) or "accuracy" not in test or "macro_f1" not in test:
-            logger.warning("No test scores in %s: the transformer row has no %s column. Train it with "
-                           "python -m training.finetune_intent --data %s --output-dir %s", metrics_path, data, data, path)
+            what = "does not exist" if not folder.is_dir() else f"has no test scores in {metrics_path.name}"
+            fix = f"python -m training.finetune_intent --data {data} --output-dir {path}"
+            if transformer_given(config):
+                raise ConfigError(f"The --transformer model {data}={path} {what}. Train it with {fix}, "
+                                  "or fix the path.")
+            if warn:
+                logger.warning("The %s model %s %s: the transformer row has no %s column. Train it with %s",
+                               data, folder, what, data, fix)
             continue
+        found[data] = (folder, metrics)
+    return found
+
+
+def transformer_results(config: BaselinesConfig) -> tuple[str, dict[str, dict[str, Any]]]:
+    """The fine-tuned models' test scores from their metrics.json, checked to come from the same splits."""
+    from evaluation.nlu import SPLIT_SETTINGS, training_config
+
+    ours = {"seed": config.seed, "validation_size": 0.1, "test_size": 0.1, "max_per_label": config.max_per_label}
+    results: dict[str, dict[str, Any]] = {}
+    base = None
+    for data, (folder, metrics) in transformer_test_scores(config).items():
+        metrics_path, test = folder / "metrics.json", metrics["test"]
         trained = training_config(folder)
         settings = {k: trained.get(k, default) for k, default in SPLIT_SETTINGS.items()}
         same = settings == ours
@@ -201,6 +227,8 @@ def dense_retrieval(config: BaselinesConfig, kb: Any, examples: list[Any]) -> di
     try:
         encoder.warm_up()
     except ModelLoadError as exc:
+        if config.encoder != "default":  # named by the user: not an "n/a" cell
+            raise
         logger.warning("No retrieval scores for the transformer row: %s", exc)
         return None
     return score_dense(encoder, kb, examples)
@@ -288,6 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 @cli_main
 def main(argv: Sequence[str] | None = None) -> int:
+    from pipeline.hub import resolve_model
     from pipeline.utils import setup_logging
     from training.data import describe, load_intent_data
 
@@ -295,6 +324,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(args.verbose, args.quiet)
     config = BaselinesConfig.resolve(args.config, args)
     vectors = vector_artifacts(config)  # every bad path fails here, before any work
+    transformer_test_scores(config, warn=False)  # a model named with --transformer must be there
+    if "transformer" in config.methods and config.retrieval and config.encoder != "default":
+        resolve_model(config.encoder, "--encoder")  # a folder that is not there
     out = resolve_path(config.output_dir) if config.output_dir else (
         REPO_ROOT / "runs" / "baselines" / datetime.now().strftime("%Y%m%d-%H%M%S"))
     check_output_dir(out, config.overwrite)

@@ -205,6 +205,23 @@ def test_cli_bad_input_is_one_line(capsys, tmp_path, argv, message):
     assert not (tmp_path / "out").exists()
 
 
+def test_cli_named_transformer_or_encoder_must_exist(capsys, tmp_path):
+    (tmp_path / "untrained").mkdir()
+    for argv, message in (
+        (["--transformer", f"banking77={tmp_path / 'missing'}"],
+         f"error: The --transformer model banking77={tmp_path / 'missing'} does not exist. Train it with "
+         f"python -m training.finetune_intent --data banking77 --output-dir {tmp_path / 'missing'}, or fix the path.\n"),
+        (["--transformer", f"banking77={tmp_path / 'untrained'}"],
+         f"error: The --transformer model banking77={tmp_path / 'untrained'} has no test scores in metrics.json."),
+        (["--encoder", str(tmp_path / "no-encoder")], f"error: The --encoder folder '{tmp_path / 'no-encoder'}' "
+                                                      "does not exist."),
+    ):
+        code, out, err = run_cli(capsys, *argv, "--datasets", "banking77", "--no-discover",
+                                 "--output-dir", str(tmp_path / "out"))
+        assert code == 2 and out == "" and err.startswith(message) and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+
+
 def test_cli_rejects_folders_and_files_that_are_not_vectors(capsys, tmp_path):
     (tmp_path / "empty").mkdir()
     (tmp_path / "notes.txt").write_text("hello world\n")
