@@ -30,7 +30,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from evaluation.run_data import EvalExample
-from pipeline.errors import ConfigError, PipelineError, check_param
+from pipeline.errors import ConfigError, PipelineError, check_param, first_line
 from pipeline.utils import progress_enabled
 
 logger = logging.getLogger(__name__)
@@ -141,7 +141,7 @@ class RayEngine:
                      runtime_env={"env_vars": env},
                      logging_level=logging.INFO if logger.isEnabledFor(logging.DEBUG) else logging.ERROR)
         except (ConnectionError, RuntimeError, ValueError) as exc:
-            raise ConfigError(f"Cannot connect to the Ray cluster at {self.address!r}: {str(exc).splitlines()[0]} "
+            raise ConfigError(f"Cannot connect to the Ray cluster at {self.address!r}: {first_line(exc)} "
                               "Pass --ray-address auto on a cluster node, or leave it out for a local Ray.") from None
         self.info["ray_init_s"] = round(time.perf_counter() - begin, 3)
         return True

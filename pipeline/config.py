@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 import yaml
 
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, first_line
 
 C = TypeVar("C", bound="StageConfig")
 
@@ -38,7 +38,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        problem = getattr(exc, "problem", None) or first_line(exc)
         raise ConfigError(f"YAML syntax error at {where}: {problem}. Fix the file and retry.") from None
     except UnicodeDecodeError as exc:
         raise ConfigError(f"Config file {str(path)!r} is not UTF-8 text (byte {exc.start}). Pass a YAML file.") from None

@@ -28,7 +28,7 @@ import numpy as np
 
 from pipeline.artifacts import atomic_write
 from pipeline.config import StageConfig
-from pipeline.errors import check_param
+from pipeline.errors import check_param, first_line
 from pipeline.hub import ModelRef, load_pretrained, resolve_model
 
 logger = logging.getLogger(__name__)
@@ -190,7 +190,7 @@ class EmbeddingCache:
                     or len(meta["hashes"]) != vectors.shape[0]:
                 raise ValueError("shape or dtype mismatch")
         except Exception as exc:  # any damage: rebuild, never crash
-            logger.warning("Embedding cache %s is unreadable (%s); rebuilding it.", vec_path, str(exc).splitlines()[0][:120])
+            logger.warning("Embedding cache %s is unreadable (%s); rebuilding it.", vec_path, first_line(exc)[:120])
             return None
         return meta, vectors
 

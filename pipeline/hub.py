@@ -121,4 +121,4 @@ def load_pretrained(loader: Callable[..., Any], ref: ModelRef, what: str = "mode
         logger.info("Downloading %s %s from the Hugging Face Hub", what, ref.name)
         return loader(ref.source, **kwargs)
     except (OSError, ValueError) as exc:
-        raise ModelLoadError(f"Could not download the {what} {ref.name!r}: {str(exc).splitlines()[0]}. {hint}") from None
+        raise ModelLoadError(f"Could not download the {what} {ref.name!r}: {first_line(exc)}. {hint}") from None

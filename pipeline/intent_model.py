@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from pipeline.embedding import mean_pool
-from pipeline.errors import ModelLoadError, check_param
+from pipeline.errors import ModelLoadError, check_param, first_line
 
 HEAD_CONFIG = "intent_head.json"
 HEAD_WEIGHTS = "intent_head.safetensors"
@@ -92,7 +92,7 @@ def load_intent_model(ref: Any, loader: Any) -> Any:
         weights = load_file(str(Path(ref.source) / HEAD_WEIGHTS))
     except (OSError, ValueError, KeyError) as exc:
         raise ModelLoadError(
-            f"The intent head in {ref.source!r} is missing or corrupt ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}). "
+            f"The intent head in {ref.source!r} is missing or corrupt ({type(exc).__name__}: {first_line(exc)}). "
             "Retrain the model with 'python -m training.finetune_intent'."
         ) from None
     encoder = loader(AutoModel.from_pretrained, ref, what="intent model encoder")

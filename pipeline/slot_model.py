@@ -20,7 +20,7 @@ from typing import Any, Sequence
 import torch
 
 from pipeline.embedding import mean_pool
-from pipeline.errors import ModelLoadError
+from pipeline.errors import ModelLoadError, first_line
 
 HEAD_CONFIG = "slot_head.json"
 HEAD_WEIGHTS = "slot_head.safetensors"
@@ -92,7 +92,7 @@ def load_slot_model(ref: Any, loader: Any) -> torch.nn.Module:
         except ModelLoadError:
             raise
         except Exception as exc:  # noqa: BLE001 - safetensors, json, torch: any failure means a bad folder
-            raise ModelLoadError(f"The slot model folder {str(folder)!r} is incomplete or corrupt ({str(exc).splitlines()[0]}). "
+            raise ModelLoadError(f"The slot model folder {str(folder)!r} is incomplete or corrupt ({first_line(exc)}). "
                                  "Retrain it with python -m training.finetune_slots.") from None
         heads = [k for k in missing if not k.startswith("encoder.")]
         if heads or unexpected:

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from pipeline.errors import DataError, check_param
+from pipeline.errors import DataError, check_param, first_line
 from training.data import normalise, shared_data_dir
 from training.data_readers import canonical_split
 
@@ -215,7 +215,7 @@ def _span_rows(path: Path) -> list[dict[str, Any]]:
         try:
             frame = pd.read_csv(path, sep="\t" if path.suffix.lower() == ".tsv" else ",", dtype=str, keep_default_na=False)
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-            raise DataError(f"Malformed or empty file {path}: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc}. "
+            raise DataError(f"Malformed or empty file {path}: {first_line(exc)}. "
                             "Fix the quoting or the number of fields.") from None
         text_col = _pick(frame.columns, TEXT_COLUMNS, str(path), "text")
         missing = [c for c in SPAN_COLUMNS if c not in frame.columns]

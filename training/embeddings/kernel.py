@@ -27,7 +27,7 @@ import threading
 from pathlib import Path
 from typing import Any, Callable
 
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, first_line
 
 logger = logging.getLogger(__name__)
 
@@ -264,7 +264,7 @@ class InlineKernel:
                                          build_directory=str(folder), no_implicit_headers=True)
                 except Exception as exc:  # a missing ninja, compiler or header: fall back, say why
                     logger.warning("Could not build the %s kernel (%s): using the torch fallback.", self.what,
-                                   str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+                                   first_line(exc))
                     module = None
             self._cache["module"] = module
             return module
