@@ -140,6 +140,7 @@ def test_resume_after_interruption(tmp_path, toy, monkeypatch):
 
 def test_cli_refuses_existing_output_and_bad_settings(tmp_path, toy, capsys):
     (tmp_path / "generator").mkdir()
+    (tmp_path / "generator" / "config.json").write_text("{}")  # an earlier model (an empty folder would be filled)
     assert finetune_generator.main(["--model", str(toy["model"]), "--output-dir", str(tmp_path / "generator")]) == 2
     assert "already exists. Pass --overwrite" in capsys.readouterr().err
     with pytest.raises(ConfigError, match=r"The 'epochs' parameter of GeneratorTrainingConfig must be an int >= 1. Got 0."):

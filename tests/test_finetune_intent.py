@@ -156,10 +156,12 @@ def test_cli_bad_inputs(tmp_path, tiny_base, capsys):
     code = main(["--data", str(one_label), "--base-model", str(tiny_base), "--output-dir", str(tmp_path / "m"), "--no-progress", "-q"])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: ") and "label" in err and "Traceback" not in err
-    (tmp_path / "exists").mkdir()
+    (tmp_path / "exists").mkdir()  # an empty folder is filled: the data is what fails here
+    code = main(["--data", str(one_label), "--output-dir", str(tmp_path / "exists"), "-q"])
+    assert code == 2 and "label" in capsys.readouterr().err
+    (tmp_path / "exists" / "metrics.json").write_text("{}")
     code = main(["--data", str(one_label), "--output-dir", str(tmp_path / "exists"), "-q"])
     assert code == 2 and "already exists" in capsys.readouterr().err
-    (tmp_path / "exists" / "metrics.json").write_text("{}")
     code = main(["--data", str(one_label), "--output-dir", str(tmp_path / "exists"), "--resume", "-q"])
     assert code == 2 and "--resume found no checkpoint in" in capsys.readouterr().err  # nothing to resume: not replaced
     assert (tmp_path / "exists" / "metrics.json").read_text() == "{}"

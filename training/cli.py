@@ -31,15 +31,16 @@ def training_parser(prog: str, description: str, config_cls: Any) -> argparse.Ar
 
 
 def check_output_dir(output_dir: str | Path, args: argparse.Namespace, flag: str = "--output-dir") -> Path:
-    """Refuse to replace an existing model folder unless ``--overwrite``, or ``--resume`` with a checkpoint to resume
-    (for commands that have ``--resume``)."""
+    """Refuse to replace a model folder that is not empty unless ``--overwrite``, or ``--resume`` with a checkpoint
+    to resume (for commands that have ``--resume``)."""
     out = check_folder_path(output_dir, flag)
     resume = getattr(args, "resume", False)
     checkpoint = out.with_name(out.name + ".checkpoint")
-    if out.exists() and resume and not args.overwrite and not (checkpoint.is_dir() and any(checkpoint.iterdir())):
+    taken = out.is_dir() and any(out.iterdir())  # an empty folder (made with mkdir beforehand) is simply filled
+    if taken and resume and not args.overwrite and not (checkpoint.is_dir() and any(checkpoint.iterdir())):
         raise ConfigError(f"--resume found no checkpoint in {str(checkpoint)!r}, and the output folder {str(out)!r} "
                           f"already exists. Pass --overwrite to train it again, or choose another {flag}.")
-    if out.exists() and not (args.overwrite or resume):
+    if taken and not (args.overwrite or resume):
         raise ConfigError(f"The output folder {str(out)!r} already exists. Pass --overwrite to replace it, or choose another {flag}.")
     return out
 
