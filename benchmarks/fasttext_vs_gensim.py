@@ -122,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--save-dir", default="artifacts/embeddings", help="Save both models under this folder.")
     parser.add_argument("--no-save", action="store_true", help="Do not save the models.")
     parser.add_argument("--output", default="runs/benchmarks/fasttext_vs_gensim.json", help="JSON result file.")
+    parser.add_argument("--json", action="store_true", help="Print the JSON result instead of the tables.")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
     logging.getLogger("gensim").setLevel(logging.WARNING)
@@ -171,8 +172,12 @@ def main(argv: list[str] | None = None) -> int:
                        training_config={"library": f"gensim {gensim.__version__}", "class": "gensim.models.FastText",
                                         "sg": 1, "hs": 0, "epochs": e, "workers": w, "seed": args.seed, **SETTINGS},
                        data={**card, "note": "in-vocabulary vectors only (gensim's n-gram matrix is not kept)"})
+    result = json.dumps({"meta": meta, "rows": rows, "oov_neighbours": oov}, indent=2)
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps({"meta": meta, "rows": rows, "oov_neighbours": oov}, indent=2) + "\n")
+    Path(args.output).write_text(result + "\n")
+    if args.json:
+        print(result)
+        return 0
     print(f"{tokens:,} tokens x {e} epochs, {w} threads, gensim {gensim.__version__}, bucket {args.bucket:,}")
     print(format_table(rows))
     print(f"ours vs gensim: WS-353 {o_row['ws353'] - g_row['ws353']:+.4f}, "

@@ -19,6 +19,7 @@ NumPy, and recall@5 against the exact top 5.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -78,13 +79,14 @@ def contenders(approx: list[str], hnsw_max: int, n: int) -> list[tuple[str, Call
         ("exact torch", lambda v: ExactIndex(v, backend="torch")),
     ]
     if not faiss_available():
-        print("faiss is not installed (pip install faiss-cpu): FAISS rows skipped")
+        print("faiss is not installed (pip install faiss-cpu): FAISS rows skipped", file=sys.stderr)
         return out
     out.append(("faiss flat", lambda v: FaissIndex(v, kind="flat")))
     if "hnsw" in approx and n <= hnsw_max:
         out.append(("faiss hnsw32", lambda v: FaissIndex(v, kind="hnsw", hnsw_m=32, ef_search=64, ef_construction=80)))
     elif "hnsw" in approx:
-        print(f"  (faiss hnsw skipped at n={n:,} > --hnsw-max {hnsw_max:,}: its build takes minutes on a few cores)")
+        print(f"  (faiss hnsw skipped at n={n:,} > --hnsw-max {hnsw_max:,}: its build takes minutes on a few cores)",
+              file=sys.stderr)
     if "ivf" in approx:
         out.append(("faiss ivf", lambda v: FaissIndex(v, kind="ivf", nprobe=16)))
     return out
@@ -119,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--clusters", type=int, default=1000,
                    help="Topic clusters of the synthetic vectors; 0 = uniform on the sphere (worst case for ANN recall).")
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--json", action="store_true", help="Print the settings and one record per row as JSON.")
     args = p.parse_args(argv)
     check_args(args)
 
@@ -133,14 +136,18 @@ def main(argv: list[str] | None = None) -> int:
         faiss.omp_set_num_threads(threads)
     approx = [a.strip() for a in args.approx.split(",") if a.strip()]
     data = "uniform on the sphere" if args.clusters == 0 else f"{args.clusters} clusters"
-    print(f"top-{args.k} inner product, dim {args.dim}, {data}, {threads} threads, median of {args.repeats} calls")
+    settings = {"k": args.k, "dim": args.dim, "data": data, "threads": threads, "repeats": args.repeats,
+                "queries": args.queries, "seed": args.seed}
+    rows: list[dict] = []
+    say = (lambda *a: None) if args.json else print
+    say(f"top-{args.k} inner product, dim {args.dim}, {data}, {threads} threads, median of {args.repeats} calls")
     header = (f"{'n':>9}  {'method':<13} {'build s':>8} {'1 query ms':>11} {'x numpy':>8} "
               f"{'32 batch ms':>12} {'per query':>10} {'x numpy':>8} {'recall@5':>9}")
     with threadpool_limits(limits=threads):
         for n in args.sizes:
             vectors = synthetic(n, args.dim, args.seed, clusters=args.clusters)
             queries = synthetic(args.queries, args.dim, args.seed + 1, clusters=args.clusters, centres_seed=args.seed)
-            print(header)
+            say(header)
             exact_ids = None
             base1 = base32 = None
             for name, build in contenders(approx, args.hnsw_max, n):
@@ -152,10 +159,17 @@ def main(argv: list[str] | None = None) -> int:
                 found = np.vstack([index.search(queries[i:i + 32], args.k)[1] for i in range(0, len(queries), 32)])
                 if exact_ids is None:
                     exact_ids, base1, base32 = found, one, b32
-                print(f"{n:>9,}  {name:<13} {build_s:>8.2f} {one * 1e3:>11.3f} {base1 / one:>7.1f}x "
-                      f"{b32 * 1e3:>12.2f} {b32 * 1e3 / 32:>10.3f} {base32 / b32:>7.1f}x {recall(found, exact_ids):>9.3f}")
+                row = {"n": n, "method": name, "build_s": build_s, "query_ms": one * 1e3, "speedup": base1 / one,
+                       "batch32_ms": b32 * 1e3, "batch32_per_query_ms": b32 * 1e3 / 32, "batch32_speedup": base32 / b32,
+                       "recall_at_k": recall(found, exact_ids)}
+                rows.append(row)
+                say(f"{n:>9,}  {name:<13} {build_s:>8.2f} {row['query_ms']:>11.3f} {row['speedup']:>7.1f}x "
+                    f"{row['batch32_ms']:>12.2f} {row['batch32_per_query_ms']:>10.3f} {row['batch32_speedup']:>7.1f}x "
+                    f"{row['recall_at_k']:>9.3f}")
                 del index
-            print()
+            say()
+    if args.json:
+        print(json.dumps({"settings": settings, "rows": rows}, indent=2))
     return 0
 
 

@@ -29,6 +29,7 @@ Writes ``metrics.json`` (every number, the C search, word-vector coverage),
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import re
 import shutil
@@ -309,6 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--transformer", nargs="+", action="extend", default=None, metavar="DATA=MODEL_DIR",
                         help="Fine-tuned intent models (default: banking77=artifacts/intent-banking77 "
                              "bitext=artifacts/intent-bitext).")
+    parser.add_argument("--json", action="store_true", help="Print metrics.json to stdout instead of the table.")
     parser.add_argument("-v", "--verbose", action="count", default=0)
     parser.add_argument("-q", "--quiet", action="store_true")
     return parser
@@ -358,6 +360,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         (tmp / "table.md").write_text(table + "\n" + notes(config, metrics), encoding="utf-8")
         (tmp / "config.yaml").write_text(yaml.safe_dump({**config.to_dict(), "vectors_used": {k: str(v) for k, v in
                                                           vectors.items()}}, sort_keys=False), encoding="utf-8")
+    if args.json:
+        print(json.dumps(metrics, indent=2, default=str))
+        return 0
     print(format_table(rows, config.datasets, config.retrieval, markdown=False))
     print(f"{len(rows)} rows in {metrics['seconds']:.0f} s; wrote {out}")
     return 0

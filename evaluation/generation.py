@@ -157,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output-dir", default=None, help="Folder for metrics.json, table.md and predictions.jsonl "
                    "(default: runs/generation/<timestamp>).")
     p.add_argument("--overwrite", action="store_true", help="Replace --output-dir if it is not empty.")
+    p.add_argument("--json", action="store_true", help="Print metrics.json to stdout instead of the table.")
     p.add_argument("-v", "--verbose", action="count", default=0)
     return p
 
@@ -224,6 +225,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                        "snippets": [s.id for s in ex.snippets],
                        "replies": {n: {"text": replies[n][i], **scored[n]["per_example"][i]} for n in names}}
                 fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    if args.json:
+        print(json.dumps(metrics, indent=2, default=str))
+        return 0
     print(table)
     print(f"Wrote {out / 'metrics.json'}, {out / 'table.md'} and {out / 'predictions.jsonl'}")
     return 0

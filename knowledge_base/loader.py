@@ -18,7 +18,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import yaml
 
@@ -283,16 +283,27 @@ def main(argv: Sequence[str] | None = None) -> int:
                         metavar="FILE", help="Also validate a labelled retrieval set against it (default file "
                                              "when no FILE is given).")
     parser.add_argument("--any-intent", action="store_true", help="Accept intents outside the 27 Bitext ones.")
+    parser.add_argument("--json", action="store_true", help="Print the summary as one JSON object.")
     args = parser.parse_args(argv)
     setup_logging(0, quiet=True)  # warnings (long texts, intents without snippets) and errors only
     kb = load_knowledge_base(args.path, known_intents=None if args.any_intent else INTENTS)
-    print(summary(kb, sorted(set(kb.by_intent())) if args.any_intent else INTENTS))
+    known = sorted(set(kb.by_intent())) if args.any_intent else list(INTENTS)
+    report: dict[str, Any] = {"root": str(kb.root), "files": len(kb.files), "snippets": len(kb.snippets),
+                              "intents": len(known), "intents_covered": len(known) - len(kb.missing_intents(known)),
+                              "missing_intents": kb.missing_intents(known), "content_hash": kb.content_hash()}
+    if not args.json:
+        print(summary(kb, known))
     if args.retrieval_set:
         examples = load_retrieval_set(args.retrieval_set, kb)
         kinds = {k: sum(e.kind == k for e in examples) for k in KINDS}
-        print(f"{args.retrieval_set}: {len(examples)} examples ("
-              + ", ".join(f"{n} {k}" for k, n in kinds.items())
-              + f"), {len({i for e in examples for i in e.intents})} intents")
+        report["retrieval_set"] = {"path": args.retrieval_set, "examples": len(examples), "kinds": kinds,
+                                   "intents": len({i for e in examples for i in e.intents})}
+        if not args.json:
+            print(f"{args.retrieval_set}: {len(examples)} examples ("
+                  + ", ".join(f"{n} {k}" for k, n in kinds.items())
+                  + f"), {report['retrieval_set']['intents']} intents")
+    if args.json:
+        print(json.dumps(report, indent=2))
     return 0
 
 

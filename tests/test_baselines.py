@@ -182,6 +182,20 @@ def test_write_corpus_tokenises_and_counts(tmp_path):
     assert json.loads((tmp_path / "c.txt.json").read_text())["tokens"] == 5
 
 
+def test_support_corpus_cli_plain_and_json(tmp_path, capsys):
+    from training.support_corpus import main as corpus_main
+
+    out = tmp_path / "kb.txt"
+    assert corpus_main(["--out", str(out), "--sources", "knowledge_base", "-q"]) == 0
+    manifest = json.loads((tmp_path / "kb.txt.json").read_text())
+    lines = manifest["lines"]
+    assert lines == len(out.read_text().splitlines()) == manifest["sources"]["knowledge_base"]["texts"]
+    assert capsys.readouterr().out == (f"Wrote {out}: {lines:,} lines, {manifest['tokens']:,} tokens "
+                                       f"(knowledge_base {lines:,} lines); manifest in {out}.json\n")
+    assert corpus_main(["--out", str(out), "--sources", "knowledge_base", "-q", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {k: manifest[k] for k in ("corpus", "sources", "lines", "tokens")}
+
+
 # ----- command line ----------------------------------------------------------------------------
 
 def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
@@ -268,11 +282,12 @@ def test_cli_table_end_to_end(capsys, caplog, tmp_path, monkeypatch):
 
     # --reuse copies rows of the same method, vectors and settings; other settings refit everything
     again = tmp_path / "again"
-    code, _, err = run_cli(capsys, "--vectors", f"toy={tmp_path / 'toy'}", "--no-discover", "--no-retrieval",
-                           "--c-grid", "1,10", "--methods", "tfidf,wordvec", "--reuse", str(out), "--save-models",
-                           "--output-dir", str(again))
+    code, stdout, err = run_cli(capsys, "--vectors", f"toy={tmp_path / 'toy'}", "--no-discover", "--no-retrieval",
+                                "--c-grid", "1,10", "--methods", "tfidf,wordvec", "--reuse", str(out), "--save-models",
+                                "--output-dir", str(again), "--json")
     assert code == 0, err
     assert BaselineClassifier.load(again / "models" / "toy-mean-lr-bitext").predict(TEST.texts) == TEST.labels
+    assert json.loads(stdout) == json.loads((again / "metrics.json").read_text())  # --json: the metrics, nothing else
     rows = json.loads((again / "metrics.json").read_text())["rows"]
     assert [r["info"].get("reused_from") for r in rows] == [str(out)] * 3
     assert rows[0]["results"] == metrics["rows"][2]["results"]

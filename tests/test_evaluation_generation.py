@@ -78,7 +78,10 @@ def test_cli_writes_metrics_table_and_predictions(tmp_path, capsys):
     assert f"The output folder {str(out)!r} is not empty. Pass --overwrite" in capsys.readouterr().err
     assert (out / "metrics.json").read_text() == saved
     (out / "stale.txt").write_text("from an older run")
-    assert main(["--data", str(data), "--kb", str(tmp_path / "kb.yaml"), "--output-dir", str(out), "--overwrite"]) == 0
+    capsys.readouterr()
+    assert main(["--data", str(data), "--kb", str(tmp_path / "kb.yaml"), "--output-dir", str(out), "--overwrite",
+                 "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == json.loads((out / "metrics.json").read_text())
     assert sorted(p.name for p in out.iterdir()) == ["metrics.json", "predictions.jsonl", "table.md"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["kb.yaml", "pairs.csv", "run"]  # no temporary folder left
     assert main(["--generators", "grounded,gpt"]) == 2

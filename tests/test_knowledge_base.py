@@ -4,6 +4,7 @@
 """
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections import Counter
@@ -286,6 +287,10 @@ def test_cli_summary_and_error(tmp_path, capsys, monkeypatch):
     out = capsys.readouterr().out.strip()
     kb = load_knowledge_base(tmp_path, known_intents=None)
     assert out == f"{tmp_path}: 1 files, 2 snippets, 2/27 intents covered, content hash {kb.content_hash()[:16]}"
+    assert main([str(tmp_path), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["files"], report["snippets"], report["intents"], report["intents_covered"]) == (1, 2, 27, 2)
+    assert len(report["missing_intents"]) == 25 and report["content_hash"] == kb.content_hash()
     assert main([str(tmp_path / "missing")]) == 2
     assert capsys.readouterr().err.startswith(f"error: {tmp_path / 'missing'}: the knowledge base folder does not")
 

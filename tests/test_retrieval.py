@@ -439,3 +439,20 @@ def test_evaluation_cli_missing_intent_model_fails_before_loading(tmp_path: Path
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "intent model folder" in err and "does not exist" in err
     assert err.count("\n") == 1 and not (tmp_path / "o").exists()
+
+
+def test_scale_benchmark_json_rows_compare_every_index_with_exact_numpy(capsys):
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "retrieval_scale.py"
+    spec = importlib.util.spec_from_file_location("retrieval_scale", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.main(["--sizes", "300", "--dim", "16", "--queries", "8", "--repeats", "1", "--approx", "ivf",
+                       "--clusters", "4", "--threads", "1", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["settings"]["k"] == 5 and result["settings"]["threads"] == 1
+    rows = {r["method"]: r for r in result["rows"]}
+    expected = {"exact numpy", "exact torch"} | ({"faiss flat", "faiss ivf"} if faiss_available() else set())
+    assert set(rows) == expected and all(r["n"] == 300 for r in rows.values())
+    assert rows["exact numpy"]["speedup"] == 1.0 and rows["exact torch"]["recall_at_k"] == 1.0

@@ -239,8 +239,11 @@ def test_cli_trains_and_writes_a_model_folder(tmp_path, capsys):
     assert train_main(again) == 2
     assert f"The output folder {str(out)!r} already exists. Pass --overwrite" in capsys.readouterr().err
     assert {p.name: p.read_bytes() for p in out.iterdir()} == saved
-    assert train_main([*again, "--overwrite"]) == 0
+    capsys.readouterr()
+    assert train_main([*again, "--overwrite", "--json"]) == 0
     assert json.loads((out / "training_config.json").read_text())["dim"] == 4
+    printed = json.loads(capsys.readouterr().out)
+    assert (printed["out"], printed["method"], printed["vocab_size"], printed["dim"]) == (str(out), "word2vec", 12, 4)
 
 
 @pytest.mark.parametrize("flags,message", [

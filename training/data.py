@@ -468,9 +468,11 @@ if __name__ == "__main__":  # pragma: no cover - a quick look at a data set
         p = CliParser(description="Print split sizes and cleaning counts of an intent data set.")
         add_data_arguments(p)
         p.add_argument("--seed", type=int, default=42)
+        p.add_argument("--json", action="store_true", help="Print only the JSON record of the splits.")
         a = p.parse_args()
         d = data_from_args(a, a.seed)
-        print(describe(d))
+        if not a.json:
+            print(describe(d))
         print(json.dumps({k: v for k, v in d.meta.items() if k != "sources"}, indent=1))
 
     sys.exit(_main())

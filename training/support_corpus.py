@@ -109,6 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", default="artifacts/corpora/support.txt", help="Text file to write (default: %(default)s).")
     parser.add_argument("--seed", type=int, default=42, help="Seed of the data splits (default: %(default)s, as the intent models).")
     parser.add_argument("--sources", default=",".join(SOURCES), help="Comma-separated sources (default: %(default)s).")
+    parser.add_argument("--json", action="store_true", help="Print the manifest (lines and tokens per source) as JSON.")
     parser.add_argument("-q", "--quiet", action="store_true")
     args = parser.parse_args(argv)
     setup_logging(quiet=args.quiet)
@@ -122,7 +123,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise ConfigError(f"The '--out' path {args.out!r} is a folder. Pass the text file to write, e.g. {out / 'support.txt'}.")
     check_under_folder(out, "--out")
     manifest = write_corpus(args.out, support_texts(args.seed, sources), {"seed": args.seed})
-    print(json.dumps({k: manifest[k] for k in ("corpus", "sources", "lines", "tokens")}, indent=1))
+    if args.json:
+        print(json.dumps({k: manifest[k] for k in ("corpus", "sources", "lines", "tokens")}, indent=1))
+        return 0
+    per_source = ", ".join(f"{name} {c['lines']:,} lines" for name, c in manifest["sources"].items())
+    print(f"Wrote {manifest['corpus']}: {manifest['lines']:,} lines, {manifest['tokens']:,} tokens ({per_source}); "
+          f"manifest in {manifest['corpus']}.json")
     return 0
 
 

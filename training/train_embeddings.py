@@ -19,6 +19,7 @@ data is absent). Evaluate any folder later with ``python -m evaluation.wordvec``
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
@@ -37,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", help="YAML file of settings (keys are the flag names with underscores).")
     parser.add_argument("-v", "--verbose", action="count", default=0)
     parser.add_argument("--overwrite", action="store_true", help="Replace --out if it already exists.")
+    parser.add_argument("--json", action="store_true",
+                        help="Print {out, method, vocab_size, dim, training, metrics} as JSON instead of the summary.")
     TrainEmbeddingsConfig.add_arguments(parser)
     return parser
 
@@ -58,11 +61,17 @@ def main(argv: list[str] | None = None) -> int:
         if (wordsim_dir() / "wordsim353.tsv").is_file():
             report = evaluate_all(model)
             metrics = report.aggregate
-            print(format_report(report))
+            if not args.json:
+                print(format_report(report))
         else:
             logger.warning("No word-similarity data in %s: the model card has no metrics.", wordsim_dir())
     model.save(cfg.out, metrics=metrics, training_config=cfg.to_dict())
     info = model.training_info()
+    if args.json:
+        print(json.dumps({"out": str(cfg.out), "method": cfg.method, "vocab_size": len(model.vocab_),
+                          "dim": int(model.vectors_.shape[1]), "training": info, "metrics": metrics},
+                         indent=2, default=str))
+        return 0
     if cfg.method in ("glove", "ppmi", "lsa"):
         backend = f" ({info['backend']} backend)" if "backend" in info else ""
         print(f"Saved {cfg.method} ({len(model.vocab_)} words x {model.vectors_.shape[1]}) to {cfg.out}: "
