@@ -43,7 +43,7 @@ from pipeline.errors import CliParser, ConfigError, cli_main
 from pipeline.guardrails import Guardrails, apply_guardrails
 from pipeline.nlg import GeneratorConfig, GroundedGenerator, Seq2SeqGenerator
 from pipeline.types import IntentPrediction
-from pipeline.utils import set_seed, setup_logging
+from pipeline.utils import progress_enabled, set_seed, setup_logging
 from training.generator_data import SNIPPET_SOURCES, GenerationExample, fill_reference, load_generation_splits
 
 logger = logging.getLogger(__name__)
@@ -118,7 +118,8 @@ def markdown_table(results: dict[str, dict[str, Any]]) -> str:
 
 
 def run_generators(names: Sequence[str], train: list[GenerationExample], train_raw: list[str], test: list[GenerationExample],
-                   config: GeneratorConfig, model: str | None) -> tuple[dict[str, list[str]], dict[str, float]]:
+                   config: GeneratorConfig, model: str | None,
+                   progress: bool = False) -> tuple[dict[str, list[str]], dict[str, float]]:
     messages = [ex.message for ex in test]
     intents = [IntentPrediction(label=ex.intent, confidence=1.0) for ex in test]
     snippets = [ex.snippets for ex in test]
@@ -134,7 +135,8 @@ def run_generators(names: Sequence[str], train: list[GenerationExample], train_r
             baseline = RetrievalBaseline().fit([ex.message for ex in train], train_raw)
             replies[name] = baseline.run(messages, entities)["replies"]
         else:
-            s2s = Seq2SeqGenerator(GeneratorConfig(**{**config.to_dict(), "generator": "seq2seq", "model": model}))
+            s2s = Seq2SeqGenerator(GeneratorConfig(**{**config.to_dict(), "generator": "seq2seq", "model": model}),
+                                   progress=progress)
             s2s.warm_up()
             replies[name] = s2s.run(messages, intents, snippets, entities)["replies"]
         seconds[name] = round(time.perf_counter() - start, 2)
@@ -158,6 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: runs/generation/<timestamp>).")
     p.add_argument("--overwrite", action="store_true", help="Replace --output-dir if it is not empty.")
     p.add_argument("--json", action="store_true", help="Print metrics.json to stdout instead of the table.")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="Progress bar of the seq2seq replies (default: when stderr is a terminal).")
     p.add_argument("-v", "--verbose", action="count", default=0)
     return p
 
@@ -190,7 +194,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                     kb=load_knowledge_base(args.kb), splits=("train", "test"))
     raw = split_rows(read_bitext_rows(args.data), seed=args.seed)
     train, test = splits["train"], splits["test"][: args.limit]
-    replies, seconds = run_generators(names, train, [r["response"] for r in raw["train"]], test, config, args.model)
+    replies, seconds = run_generators(names, train, [r["response"] for r in raw["train"]], test, config, args.model,
+                                      progress=progress_enabled(args.progress))
 
     guardrails = Guardrails(min_words=config.min_words, max_words=config.max_words, checks=config.guardrail_checks)
     if "seq2seq" in replies and "grounded" in replies:  # what the pipeline answers: seq2seq, grounded where a check fired

@@ -113,8 +113,9 @@ class Seq2SeqGenerator:
 
     name = "seq2seq"
 
-    def __init__(self, config: GeneratorConfig | None = None) -> None:
+    def __init__(self, config: GeneratorConfig | None = None, *, progress: bool = False) -> None:
         self.config = config or GeneratorConfig(generator="seq2seq")
+        self.progress = progress  # a bar over the replies of generate() (long batch runs)
         self.template = self.config.prompt_template
         self.model: Any = None
         self.tokenizer: Any = None
@@ -195,11 +196,13 @@ class Seq2SeqGenerator:
     def generate(self, prompts: list[str]) -> list[str]:
         """Decode a reply for each already-rendered prompt, in batches, longest first."""
         import torch
+        from tqdm.auto import tqdm
 
         self.warm_up()
         cfg = self.config
         order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
         out: list[str] = [""] * len(prompts)
+        bar = tqdm(total=len(prompts), desc="generating", unit="reply", disable=not self.progress, dynamic_ncols=True)
         for start in range(0, len(order), cfg.batch_size):
             idx = order[start : start + cfg.batch_size]
             enc = self.tokenizer([prompts[i] for i in idx], return_tensors="pt", padding=True, truncation=True,
@@ -213,4 +216,6 @@ class Seq2SeqGenerator:
                 ids = self.model.generate(**enc, **kwargs)
             for i, text in zip(idx, self.tokenizer.batch_decode(ids, skip_special_tokens=True)):
                 out[i] = " ".join(text.split())
+            bar.update(len(idx))
+        bar.close()
         return out

@@ -196,6 +196,15 @@ def test_seq2seq_generates_in_batches_on_tiny_t5(tiny_t5):
     assert "Details: order number: 12345" in prompts[0]
 
 
+def test_seq2seq_progress_bar_counts_every_reply(tiny_t5, capsys):
+    cfg = GeneratorConfig(generator="seq2seq", model=str(tiny_t5), max_new_tokens=2, batch_size=2)
+    gen = Seq2SeqGenerator(cfg, progress=True)
+    assert len(gen.generate(["a", "b c", "d"])) == 3
+    err = capsys.readouterr().err
+    assert "generating" in err and "3/3" in err
+    assert len(Seq2SeqGenerator(cfg).generate(["a"])) == 1 and "generating" not in capsys.readouterr().err
+
+
 def test_seq2seq_uses_the_prompt_stored_with_the_model(tiny_t5, tmp_path):
     import shutil
 
