@@ -186,12 +186,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Path(args.output_dir or Path("runs") / "generation" / datetime.now().strftime("%Y%m%d-%H%M%S"))
     check_output_dir(out, args.overwrite)  # before any work: nothing is loaded or replaced on a mistake
 
-    from training.generator_data import read_bitext_rows, split_rows
+    from training.generator_data import bitext_generation_path, read_bitext_rows, split_rows
 
     from knowledge_base.loader import load_knowledge_base
 
+    kb = load_knowledge_base(args.kb)
     splits = load_generation_splits(args.data, seed=args.seed, snippets=args.snippets, top_k=top_k,
-                                    kb=load_knowledge_base(args.kb), splits=("train", "test"))
+                                    kb=kb, splits=("train", "test"))
     raw = split_rows(read_bitext_rows(args.data), seed=args.seed)
     train, test = splits["train"], splits["test"][: args.limit]
     replies, seconds = run_generators(names, train, [r["response"] for r in raw["train"]], test, config, args.model,
@@ -211,7 +212,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     metrics = {
         "primary_metric": PRIMARY_METRIC,
         "generators": results,
-        "split": {"name": "test", "n": len(test), "train_n": len(train), "seed": args.seed},
+        "data": str(args.data or bitext_generation_path()),
+        "kb": {"root": str(kb.root), "content_hash": kb.content_hash()},
+        "split": {"name": "test", "n": len(test), "train_n": len(train), "seed": args.seed, "limit": args.limit},
         "intents": "gold",
         "snippets": {"source": args.snippets, "top_k": top_k},
         "model": args.model,

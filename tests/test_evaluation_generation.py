@@ -63,6 +63,8 @@ def test_cli_writes_metrics_table_and_predictions(tmp_path, capsys):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["primary_metric"] == "rougeL_f" and metrics["split"]["n"] == 2 and metrics["intents"] == "gold"
     assert set(metrics["generators"]) == {"grounded", "retrieval"}
+    assert metrics["data"] == str(data) and metrics["kb"]["root"] == str(tmp_path / "kb.yaml")
+    assert len(metrics["kb"]["content_hash"]) == 64 and metrics["split"]["limit"] is None
     assert metrics["generators"]["grounded"]["guardrail_pass_rate"] == 1.0
     rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
     assert len(rows) == 2 and set(rows[0]["replies"]) == {"grounded", "retrieval"}
