@@ -131,12 +131,11 @@ class FineTuneLoop:
 
     def fit(self, lengths: Sequence[int], batch_loss: Callable[[list[int]], Any],
             validate: Callable[[EpochInfo], tuple[dict[str, Any], Any]]) -> float:
-        """Train; leave the best epoch's weights in the model (eval mode). Returns the training seconds."""
-        import torch
-        from tqdm.auto import tqdm
+        """Train; leave the best epoch's weights in the model (eval mode). Returns the training seconds.
 
+        On Ctrl-C, logs whether a checkpoint of this run is there to ``--resume`` from."""
         try:
-            return self._fit(lengths, batch_loss, validate, torch, tqdm)
+            return self._fit(lengths, batch_loss, validate)
         except KeyboardInterrupt:
             if self.saved_step is not None:
                 logger.warning("Interrupted at step %d. The checkpoint of step %d is kept in %s: rerun the same "
@@ -149,7 +148,10 @@ class FineTuneLoop:
             raise
 
     def _fit(self, lengths: Sequence[int], batch_loss: Callable[[list[int]], Any],
-             validate: Callable[[EpochInfo], tuple[dict[str, Any], Any]], torch: Any, tqdm: Any) -> float:
+             validate: Callable[[EpochInfo], tuple[dict[str, Any], Any]]) -> float:
+        import torch
+        from tqdm.auto import tqdm
+
         s, state, model = self.settings, self.state, self.model
         started = time.perf_counter() - state["train_seconds"]
         for epoch in range(state["epoch"], s.epochs):
