@@ -243,3 +243,14 @@ def test_cli_trains_count_models(tmp_path, capsys, method, flags):
 def test_cli_rejects_bad_count_model_settings(tmp_path, capsys, flags, message):
     assert train_main(["--corpus", str(tmp_path / "c.txt"), "--out", str(tmp_path / "m"), *flags]) == 2
     assert capsys.readouterr().err.strip() == f"error: {message}"
+
+
+def test_more_dimensions_than_the_matrix_allows_stay_zero_with_a_warning(caplog):
+    lsa = LSA(vector_size=20, doc_tokens=12, min_count=1).fit(topic_corpus())  # 300 documents x 12 words
+    assert "LSA: the 300 x 12 document-term matrix allows 11 SVD dimensions; the other 9 of vector_size=20 stay zero." \
+        in caplog.text
+    assert lsa.vectors_.shape == (12, 20) and not lsa.vectors_[:, 11:].any() and lsa.vectors_[:, :11].any()
+    caplog.clear()
+    ppmi = PPMI(vector_size=20, window=3, min_count=1).fit(planted_corpus())  # 12 x 12 word-context matrix
+    assert "The 12 x 12 matrix allows 12 SVD dimensions; the other 8 of 20 stay zero." in caplog.text
+    assert ppmi.vectors_.shape == (12, 20) and not ppmi.vectors_[:, 12:].any()

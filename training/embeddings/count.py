@@ -77,7 +77,8 @@ class LSA(WordVectors):
     """Latent semantic analysis (see the module docstring).
 
     Settings (keyword-only, stored unchanged, checked in ``fit``): ``vector_size``
-    (SVD rank); ``doc_tokens`` (tokens per document); ``weighting``
+    (SVD rank; capped below the smaller side of the document-term matrix, the
+    columns above the cap stay zero, with a warning); ``doc_tokens`` (tokens per document); ``weighting``
     binary|counts|tfidf; ``sublinear_tf``; ``eig`` (power of the singular
     values in the word vectors, 0.5; 1 = ``V S``); ``min_count``;
     ``max_vocab_size``; ``svd_iter``; ``seed``; ``progress`` (unused, for a
@@ -132,6 +133,9 @@ class LSA(WordVectors):
         if k < 1:
             raise DataError(f"LSA needs at least 2 documents and 2 words; the corpus gives {matrix.shape[0]} documents "
                             f"of {self.doc_tokens} tokens and {n_words} words. Lower doc_tokens or pass a larger corpus.")
+        if k < self.vector_size:
+            logger.warning("LSA: the %d x %d document-term matrix allows %d SVD dimensions; the other %d of "
+                           "vector_size=%d stay zero.", matrix.shape[0], n_words, k, self.vector_size - k, self.vector_size)
         svd = TruncatedSVD(n_components=k, algorithm="randomized", n_iter=self.svd_iter, random_state=self.seed)
         docs = svd.fit_transform(matrix)
         components = np.zeros((self.vector_size, n_words), dtype=np.float32)

@@ -64,6 +64,9 @@ def svd_vectors(matrix: sp.spmatrix, k: int, eig: float, n_iter: int, seed: int)
     from sklearn.utils.extmath import randomized_svd
 
     k_eff = min(k, min(matrix.shape))
+    if k_eff < k:
+        logger.warning("The %d x %d matrix allows %d SVD dimensions; the other %d of %d stay zero.",
+                       *matrix.shape, k_eff, k - k_eff, k)
     u, s, _ = randomized_svd(matrix, n_components=k_eff, n_iter=n_iter, random_state=seed)
     vectors = np.zeros((matrix.shape[0], k), dtype=np.float32)
     vectors[:, :k_eff] = u * s ** eig
