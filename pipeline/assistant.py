@@ -176,12 +176,16 @@ class SupportAssistant:
                         pred.confidence, "" if pred.in_scope else ", under threshold", ", ".join(ents) or "none")
 
     def run(self, messages: list[str]) -> dict[str, list[Reply]]:
+        cleaned = [clean_message(m, self.config.max_chars) for m in messages]  # an empty message: DataError
+        return self.run_cleaned([text for text, _ in cleaned], [notes for _, notes in cleaned])
+
+    def run_cleaned(self, texts: list[str], notes: list[list[str]]) -> dict[str, list[Reply]]:
+        """:meth:`run` on messages already passed through :func:`clean_message`, with its notes."""
         self.warm_up()
         assert self.classifier is not None and self.retriever is not None
         cfg = self.config
-        n = max(len(messages), 1)
-        cleaned, notes = zip(*(clean_message(m, cfg.max_chars) for m in messages)) if messages else ((), ())
-        texts, notes = list(cleaned), [list(x) for x in notes]
+        n = max(len(texts), 1)
+        texts, notes = list(texts), [list(x) for x in notes]
         timings: dict[str, float] = {}
 
         start = time.perf_counter()

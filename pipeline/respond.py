@@ -69,18 +69,18 @@ def _answer_lines(assistant, lines, batch_size: int, as_json: bool):
     from pipeline.assistant import clean_message
 
     for batch in _batches(lines, batch_size):
-        empty = set()
+        cleaned: dict[int, tuple[str, list[str]]] = {}  # line number -> (text, notes), each line cleaned once
         for number, text in batch:
             try:
-                clean_message(text, assistant.config.max_chars)
+                cleaned[number] = clean_message(text, assistant.config.max_chars)
             except DataError:
-                empty.add(number)
                 logger.warning("Line %d has nothing to answer (it is blank or only control characters); "
                                "its output line is %s.", number, "an error record" if as_json else "empty")
-        answered = [text for number, text in batch if number not in empty]
-        replies = iter(assistant.run(answered)["replies"] if answered else [])
+        found = assistant.run_cleaned([t for t, _ in cleaned.values()], [n for _, n in cleaned.values()]) \
+            if cleaned else {"replies": []}
+        replies = iter(found["replies"])
         for number, _ in batch:
-            if number in empty:
+            if number not in cleaned:
                 yield json.dumps({"line": number, "error": "empty message"}) if as_json else ""
             else:
                 reply = next(replies)
