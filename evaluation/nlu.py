@@ -232,10 +232,8 @@ def fill_split_settings(args: argparse.Namespace, config: NLUEvalConfig) -> dict
 
 def load_classifier(config: NLUEvalConfig) -> Classifier:
     """Build and warm up the pipeline's IntentClassifier (ModelLoadError on a bad folder)."""
-    from pipeline.hub import resolve_model
     from pipeline.nlu import IntentClassifier
 
-    resolve_model(config.model, what="intent model")  # a missing folder fails here, before torch is imported
     classifier = IntentClassifier(config.model, top_k=3, batch_size=config.batch_size)
     classifier.warm_up()
     return classifier
@@ -284,24 +282,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(args.verbose, args.quiet)
     config = NLUEvalConfig.resolve(args.config, args)
     check_output_dir(config.output_dir, config.overwrite)
-    if config.slot_model:
-        from pipeline.hub import resolve_model
+    from pipeline.hub import resolve_model
 
-        resolve_model(config.slot_model, what="slot model")  # cheap: a missing folder fails before any work
+    # cheap checks first: a missing model folder fails before any work
+    if config.slot_model:
+        resolve_model(config.slot_model, what="slot model")
     if not config.model:
         return _slots_only(config)
+    resolve_model(config.model, what="intent model")
     if not args.data:
         raise ConfigError("--data is required with --model: a preset (bitext, banking77, atis) or a data file.")
     fill_split_settings(args, config)
-    # the slot model is scored first, so that nothing is written when it fails
-    entities, entity_files = _slot_report(config) if config.slot_model else (None, None)
     timings: dict[str, float] = {}
-    start = time.perf_counter()
-    classifier = load_classifier(config)
-    timings["load_model_ms"] = round((time.perf_counter() - start) * 1000.0, 1)
+    # then the data: a bad file or column fails in a moment, not after a model has loaded
     start = time.perf_counter()
     data, split = load_split(args, config)
     timings["load_data_ms"] = round((time.perf_counter() - start) * 1000.0, 1)
+    # the slot model is scored before the intent model, so that nothing is written when it fails
+    entities, entity_files = _slot_report(config) if config.slot_model else (None, None)
+    start = time.perf_counter()
+    classifier = load_classifier(config)
+    timings["load_model_ms"] = round((time.perf_counter() - start) * 1000.0, 1)
     texts, labels = subsample(split.texts, split.labels, config.limit, config.seed)
     split = SimpleNamespace(texts=texts, labels=labels)
     data_args = {k: getattr(args, k, None) for k in DATA_FLAGS}

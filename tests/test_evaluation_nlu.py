@@ -179,6 +179,21 @@ def test_cli_missing_model_folder_is_one_line(tmp_path, capsys):
     assert not (tmp_path / "eval").exists()
 
 
+def test_cli_checks_the_data_before_loading_the_model(tmp_path, monkeypatch, capsys):
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    data = tmp_path / "d.csv"
+    data.write_text("text,label\nhello there,a\nbye now,b\n")
+    monkeypatch.setattr(nlu, "load_classifier", lambda config: pytest.fail("the model was loaded before the data"))
+    rc = nlu.main(["--model", str(model), "--data", str(data), "--text-column", "msg",
+                   "--output-dir", str(tmp_path / "eval"), "-q"])
+    assert rc == 2
+    assert capsys.readouterr().err == (f"error: Column 'msg' (--text-column) is not in {data}. "
+                                       "Available columns: 'text', 'label'.\n")
+    assert not (tmp_path / "eval").exists()
+
+
 def test_cli_rejects_a_bad_split(tmp_path, capsys):
     rc = nlu.main(["--model", "m", "--data", "toy", "--output-dir", str(tmp_path / "e"), "--split", "dev"])
     assert rc == 2
