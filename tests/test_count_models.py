@@ -6,12 +6,13 @@ import math
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from pipeline.errors import ConfigError, DataError, NotFittedError
 from training.embeddings import encode_corpus
 from training.embeddings.cooccurrence import cooccurrence_matrix, distance_weights
 from training.embeddings.count import LSA, document_term_counts, weight_counts
-from training.embeddings.ppmi import PPMI, ppmi_matrix
+from training.embeddings.ppmi import PPMI, ppmi_matrix, truncated_svd
 from training.train_embeddings import main as train_main
 
 # a=0, b=1, c=2 (equal counts: first seen first)
@@ -132,6 +133,23 @@ def test_ppmi_vectors_are_u_times_s_to_the_eig():
     full = PPMI(vector_size=3, window=3, min_count=1, eig=1.0).fit(enc)
     s = half.singular_values_
     assert np.allclose(np.abs(full.vectors_), np.abs(half.vectors_) * np.sqrt(s), rtol=1e-5, atol=1e-6)
+
+
+def test_truncated_svd_is_exact_and_dense_above_half_the_rank(caplog):
+    import logging
+
+    matrix = sp.csr_matrix(np.arange(1.0, 31.0).reshape(6, 5) % 7)
+    exact = np.linalg.svd(matrix.toarray(), compute_uv=False)
+    with caplog.at_level(logging.INFO, logger="training.embeddings.ppmi"):
+        u, s, vt = truncated_svd(matrix, 2, n_iter=7, seed=0)  # 2 <= 5 / 2: randomized
+        assert "dense" not in caplog.text
+        assert u.shape == (6, 2) and vt.shape == (2, 5) and np.allclose(s, exact[:2], rtol=1e-6)
+        u, s, vt = truncated_svd(matrix, 3, n_iter=0, seed=0)  # 3 > 5 / 2: dense, exact whatever n_iter
+    assert "SVD to 3 of at most 5 dimensions: the exact dense SVD of the 6 x 5 matrix." in caplog.text
+    assert u.shape == (6, 3) and vt.shape == (3, 5) and np.allclose(s, exact[:3], rtol=1e-12)
+    assert (u[np.abs(u).argmax(axis=0), range(3)] > 0).all()  # signs as the randomized SVD's (svd_flip)
+    u, s, vt = truncated_svd(matrix, 5, n_iter=0, seed=0)
+    assert np.allclose(u * s @ vt, matrix.toarray(), atol=1e-12)
 
 
 def test_ppmi_bad_settings_and_unfitted_use():

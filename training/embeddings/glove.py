@@ -63,6 +63,7 @@ from training.embeddings.cooccurrence import CHUNK_TOKENS, cooccurrence_matrix
 from training.embeddings.corpus import EncodedCorpus, encode_corpus
 from training.embeddings.glove_kernel import load_glove_kernel
 from training.embeddings.kernel import kernel_for_backend
+from training.embeddings.ppmi import truncated_svd
 from training.embeddings.sampling import SAMPLE_RULES, subsample_corpus
 
 logger = logging.getLogger(__name__)
@@ -104,8 +105,6 @@ def pmi_start(entries: np.ndarray, w: np.ndarray, c: np.ndarray, n_iter: int,
     ``V S^(1/2)``; the bias ``log X_i - log(N) / 2`` is for both tables. Words
     without a pair keep their random vectors and get a zero bias.
     """
-    from sklearn.utils.extmath import randomized_svd
-
     n_words = w.shape[0]
     rows, cols = entries["row"], entries["col"]
     logx = entries["logx"].astype(np.float64)
@@ -116,7 +115,7 @@ def pmi_start(entries: np.ndarray, w: np.ndarray, c: np.ndarray, n_iter: int,
     pmi = sp.csr_matrix((logx - log_totals[rows] - log_totals[cols] + 2 * half_log_n, (rows, cols)),
                         shape=(n_words, n_words))
     rank = min(w.shape[1], n_words)
-    u, s, vt = randomized_svd(pmi, n_components=rank, n_iter=n_iter, random_state=seed)
+    u, s, vt = truncated_svd(pmi, rank, n_iter, seed)
     del pmi
     w, c = w.copy(), c.copy()
     root = np.sqrt(s)

@@ -17,7 +17,8 @@ Similarity with Lessons Learned from Word Embeddings" (their ``hyperwords``):
    PPMI; ``neg > 1``: shifted PPMI). Zero counts stay zero (PMI of an unseen
    pair is -inf, clipped to 0).
 4. Truncated SVD ``PPMI ~ U S V^T`` (scikit-learn's randomized SVD, ``svd_iter``
-   power iterations, seeded) and word vectors ``U S^eig``; ``eig=0.5``, the
+   power iterations, seeded; the exact dense SVD when ``vector_size`` is more
+   than half the vocabulary, where it is faster) and word vectors ``U S^eig``; ``eig=0.5``, the
    symmetric weighting Levy et al. recommend over ``U S`` (``eig=1``).
 
 On the 100M-byte wiki8 corpus (100 dims, min count 5; WS-353 / SimLex-999 /
@@ -59,15 +60,37 @@ def ppmi_matrix(cooc: sp.spmatrix, cds: float = 0.75, neg: float = 1.0) -> sp.cs
     return x
 
 
-def svd_vectors(matrix: sp.spmatrix, k: int, eig: float, n_iter: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(U S^eig, S)`` of the rank-``k`` randomized SVD of ``matrix`` (``k`` capped at its smaller side)."""
-    from sklearn.utils.extmath import randomized_svd
+DENSE_SVD_FRACTION = 0.5
+"""Above this fraction of the matrix's smaller side, the exact dense SVD is used: it is faster there than the
+randomized one (2,000 x 2,000 sparse at full rank: 3.0 s against 6.9 s; 4,000: 26 s against 62 s) and needs no
+more memory, since the randomized one holds a dense (side, k) block too."""
 
+
+def truncated_svd(matrix: sp.spmatrix, k: int, n_iter: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The top ``k`` singular triplets ``(U, S, V^T)`` of ``matrix``, signs made deterministic.
+
+    scikit-learn's randomized SVD (``n_iter`` power iterations, seeded) for a
+    low rank, the exact dense SVD when ``k`` is more than ``DENSE_SVD_FRACTION``
+    of the smaller side. ``k`` must not exceed the smaller side.
+    """
+    from sklearn.utils.extmath import randomized_svd, svd_flip
+
+    if k <= DENSE_SVD_FRACTION * min(matrix.shape):
+        return randomized_svd(matrix, n_components=k, n_iter=n_iter, random_state=seed)
+    logger.info("SVD to %d of at most %d dimensions: the exact dense SVD of the %d x %d matrix.",
+                k, min(matrix.shape), *matrix.shape)
+    u, s, vt = np.linalg.svd(matrix.toarray(), full_matrices=False)
+    u, vt = svd_flip(u[:, :k], vt[:k])
+    return u, s[:k], vt
+
+
+def svd_vectors(matrix: sp.spmatrix, k: int, eig: float, n_iter: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(U S^eig, S)`` of the rank-``k`` truncated SVD of ``matrix`` (``k`` capped at its smaller side)."""
     k_eff = min(k, min(matrix.shape))
     if k_eff < k:
         logger.warning("The %d x %d matrix allows %d SVD dimensions; the other %d of %d stay zero.",
                        *matrix.shape, k_eff, k - k_eff, k)
-    u, s, _ = randomized_svd(matrix, n_components=k_eff, n_iter=n_iter, random_state=seed)
+    u, s, _ = truncated_svd(matrix, k_eff, n_iter, seed)
     vectors = np.zeros((matrix.shape[0], k), dtype=np.float32)
     vectors[:, :k_eff] = u * s ** eig
     return vectors, s
