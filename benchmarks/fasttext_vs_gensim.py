@@ -49,7 +49,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.word2vec_vs_gensim import cpu_seconds, same_order, unpack  # noqa: E402
+from benchmarks.word2vec_vs_gensim import cpu_seconds, format_table, same_order, unpack  # noqa: E402
 from evaluation.wordvec import evaluate_all  # noqa: E402
 from training.data import shared_data_dir  # noqa: E402
 from training.embeddings import FastText, WordVectors  # noqa: E402
@@ -94,19 +94,6 @@ def neighbours(ours: FastText, gensim_model, words: list[str], topn: int = 5) ->
                     "ours": [(w, round(s, 3)) for w, s in ours.most_similar(word, topn=topn)],
                     "gensim": [(w, round(float(s), 3)) for w, s in gensim_model.wv.most_similar(word, topn=topn)]})
     return out
-
-
-def format_table(rows: list[dict[str, Any]]) -> str:
-    head = (f"{'model':<16} {'wall s':>7} {'cpu s':>7} {'words/s':>9} {'ratio':>6} {'w/cpu-s':>9} {'ratio':>6} "
-            f"{'WS-353':>7} {'SimLex':>7} {'analogy':>8} {'sem':>6} {'syn':>6}")
-    lines = [head, "-" * len(head)]
-    for r in rows:
-        ratio = lambda v: f"{v:.2f}" if v is not None else "-"
-        lines.append(f"{r['model']:<16} {r['wall_s']:>7.1f} {r['cpu_s']:>7.1f} {r['words_per_s']:>9,} "
-                     f"{ratio(r.get('speed_ratio')):>6} {r['words_per_cpu_s']:>9,} {ratio(r.get('cpu_speed_ratio')):>6} "
-                     f"{r['ws353']:>7.4f} {r['simlex999']:>7.4f} {100 * r['analogy']:>7.2f}% "
-                     f"{100 * r['analogy_semantic']:>5.1f}% {100 * r['analogy_syntactic']:>5.1f}%")
-    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -179,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         print(result)
         return 0
     print(f"{tokens:,} tokens x {e} epochs, {w} threads, gensim {gensim.__version__}, bucket {args.bucket:,}")
-    print(format_table(rows))
+    print(format_table(rows, width=16))
     print(f"ours vs gensim: WS-353 {o_row['ws353'] - g_row['ws353']:+.4f}, "
           f"SimLex {o_row['simlex999'] - g_row['simlex999']:+.4f}, "
           f"analogy {o_row['d_analogy_points']:+.2f} points, speed x{o_row['speed_ratio']:.2f} "

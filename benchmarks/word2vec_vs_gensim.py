@@ -141,14 +141,15 @@ def add_ratios(rows: list[dict[str, Any]]) -> None:
             r["d_analogy_points"] = round(100 * (r["analogy"] - ref["analogy"]), 2)
 
 
-def format_table(rows: list[dict[str, Any]]) -> str:
-    head = (f"{'model':<18} {'wall s':>7} {'cpu s':>7} {'words/s':>9} {'ratio':>6} {'w/cpu-s':>9} {'ratio':>6} "
+def format_table(rows: list[dict[str, Any]], width: int = 18) -> str:
+    """The side-by-side table: speed (wall and CPU, with ratios to the reference row) and the three benchmarks."""
+    head = (f"{'model':<{width}} {'wall s':>7} {'cpu s':>7} {'words/s':>9} {'ratio':>6} {'w/cpu-s':>9} {'ratio':>6} "
             f"{'WS-353':>7} {'SimLex':>7} {'analogy':>8} {'sem':>6} {'syn':>6}")
     lines = [head, "-" * len(head)]
     for r in rows:
         ratio = lambda v: f"{v:.2f}" if v is not None else "-"
-        lines.append(f"{r['model']:<18} {r['wall_s']:>7.1f} {r['cpu_s']:>7.1f} {r['words_per_s']:>9,} "
-                     f"{ratio(r['speed_ratio']):>6} {r['words_per_cpu_s']:>9,} {ratio(r['cpu_speed_ratio']):>6} "
+        lines.append(f"{r['model']:<{width}} {r['wall_s']:>7.1f} {r['cpu_s']:>7.1f} {r['words_per_s']:>9,} "
+                     f"{ratio(r.get('speed_ratio')):>6} {r['words_per_cpu_s']:>9,} {ratio(r.get('cpu_speed_ratio')):>6} "
                      f"{r['ws353']:>7.4f} {r['simlex999']:>7.4f} {100 * r['analogy']:>7.2f}% "
                      f"{100 * r['analogy_semantic']:>5.1f}% {100 * r['analogy_syntactic']:>5.1f}%")
     return "\n".join(lines)
