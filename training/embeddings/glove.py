@@ -133,7 +133,8 @@ class GloVe(WordVectors):
     ``sample`` (subsampling threshold t applied once before counting, 0 = off)
     and ``sample_rule`` (paper | word2vec, see ``sampling.py``);
     ``init`` random|pmi (the starting point, see the module docstring) and
-    ``svd_iter`` (power iterations of its randomized SVD);
+    ``svd_iter`` (power iterations of its randomized SVD; not used where
+    ``vector_size`` is over half the vocabulary and the SVD is the exact one);
     ``max_vocab_size``; ``chunk_tokens`` (tokens per counting chunk);
     ``batch_entries`` (torch backend mini-batch); ``workers``; ``seed``;
     ``backend`` auto|compiled|torch; ``progress`` (None: on a TTY).

@@ -18,8 +18,9 @@ Similarity with Lessons Learned from Word Embeddings" (their ``hyperwords``):
    pair is -inf, clipped to 0).
 4. Truncated SVD ``PPMI ~ U S V^T`` (scikit-learn's randomized SVD, ``svd_iter``
    power iterations, seeded; the exact dense SVD when ``vector_size`` is more
-   than half the vocabulary, where it is faster) and word vectors ``U S^eig``; ``eig=0.5``, the
-   symmetric weighting Levy et al. recommend over ``U S`` (``eig=1``).
+   than half the vocabulary, where it is faster) and word vectors ``U S^eig``;
+   ``eig=0.5``, the symmetric weighting Levy et al. recommend over ``U S``
+   (``eig=1``).
 
 On the 100M-byte wiki8 corpus (100 dims, min count 5; WS-353 / SimLex-999 /
 analogies): window 5 uniform with eig 0.5 gives 0.652 / 0.260 / 31.4%; eig 0
