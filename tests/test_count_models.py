@@ -12,7 +12,8 @@ from pipeline.errors import ConfigError, DataError, NotFittedError
 from training.embeddings import encode_corpus
 from training.embeddings.cooccurrence import cooccurrence_matrix, distance_weights
 from training.embeddings.count import LSA, document_term_counts, weight_counts
-from training.embeddings.ppmi import PPMI, ppmi_matrix, truncated_svd
+from training.embeddings.ppmi import PPMI, ppmi_matrix
+from training.embeddings.svd import truncated_svd
 from training.train_embeddings import main as train_main
 
 # a=0, b=1, c=2 (equal counts: first seen first)
@@ -140,7 +141,7 @@ def test_truncated_svd_is_exact_and_dense_above_half_the_rank(caplog):
 
     matrix = sp.csr_matrix(np.arange(1.0, 31.0).reshape(6, 5) % 7)
     exact = np.linalg.svd(matrix.toarray(), compute_uv=False)
-    with caplog.at_level(logging.INFO, logger="training.embeddings.ppmi"):
+    with caplog.at_level(logging.INFO, logger="training.embeddings.svd"):
         u, s, vt = truncated_svd(matrix, 2, n_iter=7, seed=0)  # 2 <= 5 / 2: randomized
         assert "dense" not in caplog.text
         assert u.shape == (6, 2) and vt.shape == (2, 5) and np.allclose(s, exact[:2], rtol=1e-6)

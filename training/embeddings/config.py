@@ -57,7 +57,7 @@ class TrainEmbeddingsConfig(StageConfig):
     eig: float | None = field(default=None, metadata={"help": "ppmi/lsa: word vectors U S^eig (default 0.5)."})
     doc_tokens: int = field(default=1000, metadata={"help": "lsa: tokens per document (the corpus is cut into chunks)."})
     bow: str = field(default="tfidf", metadata={"help": "lsa: bag-of-words weighting binary, counts or tfidf."})
-    svd_iter: int = field(default=5, metadata={"help": "ppmi/lsa/glove with glove_init pmi: power iterations of the randomized SVD (ppmi/glove take the exact SVD instead when dim is over half the vocabulary)."})
+    svd_iter: int = field(default=5, metadata={"help": "ppmi/lsa/glove with glove_init pmi: power iterations of the randomized SVD (the exact SVD instead when dim is over half the matrix's smaller side)."})
     chunk_tokens: int = field(default=1_000_000, metadata={"help": "glove/ppmi: tokens per co-occurrence counting chunk."})
     evaluate: bool = field(default=True, metadata={"help": "Score WS-353, SimLex-999 and analogies into the model card."})
     progress: bool | None = field(default=None, metadata={"help": "Progress bar (default: on a terminal)."})

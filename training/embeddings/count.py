@@ -17,13 +17,15 @@
   ``1 + ln c``), rows L2-normalised. Bag-of-words features of short texts
   (intent messages) are ``training.text_features.BowFeaturizer``; this module
   is the corpus-scale version over word ids, the input of LSA.
-- LSA: scikit-learn's ``TruncatedSVD`` (randomized, ``svd_iter`` power
-  iterations, seeded) of the weighted document-term matrix ``A ~ U S V^T``.
+- LSA: the truncated SVD (``svd.py``: scikit-learn's randomized SVD with
+  ``svd_iter`` power iterations, seeded; the exact one when ``vector_size`` is
+  over half the matrix's smaller side) of the weighted document-term matrix
+  ``A ~ U S V^T``.
   Word vectors are the term side ``V S^eig``: ``eig=0.5`` by default, as for
   PPMI (on the 100M corpus, 1,000-token documents: WS-353 0.629 against
   0.552 for the classic ``V S``, ``eig=1``; analogies 26.3% against 26.8%).
-  Document vectors are ``A V`` (= ``U S`` for the training documents,
-  scikit-learn's ``transform``), also for new documents.
+  Document vectors are ``A V`` (= ``U S`` for the training documents), also
+  for new documents.
 """
 from __future__ import annotations
 
@@ -37,6 +39,7 @@ import scipy.sparse as sp
 from pipeline.errors import DataError, check_param
 from training.embeddings.base import WordVectors, is_int
 from training.embeddings.corpus import EncodedCorpus, encode_corpus
+from training.embeddings.svd import truncated_svd
 
 logger = logging.getLogger(__name__)
 
@@ -119,8 +122,6 @@ class LSA(WordVectors):
 
     def fit(self, corpus: Any) -> "LSA":
         """Fit on a text file (plain or .gz), an iterable of token lists, or an ``EncodedCorpus``."""
-        from sklearn.decomposition import TruncatedSVD
-
         self._validate()
         started = time.perf_counter()
         enc = corpus if isinstance(corpus, EncodedCorpus) else encode_corpus(
@@ -136,12 +137,12 @@ class LSA(WordVectors):
         if k < self.vector_size:
             logger.warning("LSA: the %d x %d document-term matrix allows %d SVD dimensions; the other %d of "
                            "vector_size=%d stay zero.", matrix.shape[0], n_words, k, self.vector_size - k, self.vector_size)
-        svd = TruncatedSVD(n_components=k, algorithm="randomized", n_iter=self.svd_iter, random_state=self.seed)
-        docs = svd.fit_transform(matrix)
+        u, s, vt = truncated_svd(matrix, k, self.svd_iter, self.seed)
+        docs = u * s
         components = np.zeros((self.vector_size, n_words), dtype=np.float32)
-        components[:k] = svd.components_
+        components[:k] = vt
         singular = np.zeros(self.vector_size, dtype=np.float32)
-        singular[:k] = svd.singular_values_
+        singular[:k] = s
         self.components_, self.singular_values_ = components, singular
         self.idf_ = idf
         self.document_vectors_ = np.zeros((matrix.shape[0], self.vector_size), dtype=np.float32)

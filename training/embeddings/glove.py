@@ -63,8 +63,8 @@ from training.embeddings.cooccurrence import CHUNK_TOKENS, cooccurrence_matrix
 from training.embeddings.corpus import EncodedCorpus, encode_corpus
 from training.embeddings.glove_kernel import load_glove_kernel
 from training.embeddings.kernel import kernel_for_backend
-from training.embeddings.ppmi import truncated_svd
 from training.embeddings.sampling import SAMPLE_RULES, subsample_corpus
+from training.embeddings.svd import truncated_svd
 
 logger = logging.getLogger(__name__)
 
