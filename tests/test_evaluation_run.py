@@ -246,3 +246,56 @@ def test_entities_scored_and_personal_data_masked_in_predictions(tmp_path):
     runner.keep_pii = True
     run_evaluation(EvalRunConfig(name="e", data=str(data)), tmp_path / "keep", runner=runner)
     assert next(iter_records(tmp_path / "keep" / "predictions.jsonl"))["message"] == message
+
+
+TOY_SPLIT = {label: [f"{label.replace('_', ' ')} message number {i}" for i in range(10)] for label in INTENTS}
+
+
+def test_load_examples_carves_the_models_held_out_split(tmp_path, caplog):
+    """A CSV source is split with the seed and sizes of the model's training_config.json, as at training time."""
+    from evaluation.run_data import load_examples
+    from training.data import load_intent_data
+
+    csv_path = tmp_path / "toy.csv"
+    csv_path.write_text("text,label\n" + "".join(f"{t},{lbl}\n" for lbl, ts in TOY_SPLIT.items() for t in ts))
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "training_config.json").write_text(json.dumps({"data": "bitext", "seed": 7, "validation_size": 0.2,
+                                                             "test_size": 0.3}))
+    examples, meta = load_examples(str(csv_path), model=str(model))
+    test = load_intent_data(str(csv_path), seed=7, validation_size=0.2, test_size=0.3).test
+    assert [(e.message, e.intent, e.intents) for e in examples] == [(t, lbl, [lbl]) for t, lbl in zip(test.texts, test.labels)]
+    assert meta["n"] == 9 and meta["split"] == "test" and meta["split_settings"]["seed"] == 7
+    assert "The model was trained on 'bitext'" in caplog.text
+    subset, meta = load_examples(str(csv_path), model=str(model), limit=4)
+    assert meta["n"] == 4 and len(subset) == 4
+    positions = [examples.index(e) for e in subset]
+    assert positions == sorted(positions)  # a seeded subset, in the split's order
+    assert load_examples(str(csv_path), model=str(model), limit=4)[0] == subset
+
+
+def test_load_examples_from_the_retrieval_set():
+    from evaluation.run_data import load_examples
+    from knowledge_base.loader import default_retrieval_set_path, load_retrieval_set
+
+    labelled = load_retrieval_set(default_retrieval_set_path())
+    examples, meta = load_examples("retrieval-set")
+    assert meta["split"] == "all" and meta["n"] == len(labelled) == meta["n_with_gold_snippets"]
+    assert [(e.message, e.intent, e.intents, e.snippet_ids) for e in examples] == [
+        (x.message, x.intents[0], list(x.intents), list(x.snippet_ids)) for x in labelled]
+    dev, meta = load_examples(str(default_retrieval_set_path().with_name("retrieval_dev.yaml")))
+    assert meta["n"] == len(dev) == 150
+
+
+def test_references_come_from_the_bitext_file(tmp_path, shared_data):
+    from evaluation.run_data import load_examples
+    from training.generator_data import read_bitext_rows
+
+    row = read_bitext_rows()[0]
+    path = tmp_path / "refs.jsonl"
+    path.write_text(json.dumps({"message": "  " + row["message"].upper() + " ", "intent": row["intent"]}) + "\n"
+                    + json.dumps({"message": "a message Bitext does not hold", "intent": "get_refund"}) + "\n")
+    examples, meta = load_examples(str(path), references="bitext-4.5k")
+    assert meta["n_with_reference"] == 1 and [e.reference for e in examples] == [row["response"], None]
+    with pytest.raises(ConfigError, match="'references' parameter of EvalRunConfig must be one of 'none', 'bitext-4.5k'"):
+        load_examples(str(path), references="bitext")
