@@ -150,5 +150,6 @@ def fit_prompt(
     if m is not None:
         notes.append(f"message truncated further to {m} words to fit {max_tokens} tokens")
         return build(m, snippets), notes
-    notes.append(f"prompt template alone exceeds {max_tokens} tokens; the tokenizer truncates it")
+    what = "prompt template with the first snippet's title and first 8 words" if snippets else "prompt template alone"
+    notes.append(f"{what} exceeds {max_tokens} tokens; the tokenizer truncates it")
     return build(0, snippets), notes

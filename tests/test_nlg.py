@@ -156,6 +156,26 @@ def test_fit_prompt_then_drops_trailing_snippets_then_cuts_first_at_a_sentence()
     prompt, notes = fit_prompt(TEMPLATE, msg, "get_refund", [REFUND, METHOD], None, 25, words, min_message_words=5)
     assert prompt == "P: Refund window: Returns are accepted within 30 days of delivery. M: w0 w1 w2 w3 w4 ..."
     assert notes[-1] == "first snippet cut to 1 of 2 sentence(s) to fit 25 tokens"
+    prompt, notes = fit_prompt(TEMPLATE, msg, "get_refund", [REFUND, METHOD], None, 14, words, min_message_words=5)
+    assert prompt == "P: Refund window: Returns are accepted within M: w0 w1 w2 w3 w4 ..."
+    assert notes[-1] == "first snippet cut mid-sentence to 4 words to fit 14 tokens"
+
+
+def test_fit_prompt_last_resorts_say_what_does_not_fit():
+    msg = " ".join(f"w{i}" for i in range(30))
+    prompt, notes = fit_prompt(TEMPLATE, msg, "get_refund", [REFUND], None, 16, words, min_message_words=12)
+    assert prompt == "P: Refund window: Returns are accepted within 30 days of delivery. M: w0 w1 w2 ..."
+    assert notes == ["message truncated to 12 of 30 words to fit 16 tokens", "first snippet cut to 8 words",
+                     "message truncated further to 3 words to fit 16 tokens"]
+    prompt, notes = fit_prompt(TEMPLATE, msg, "get_refund", [REFUND], None, 10, words, min_message_words=5)
+    assert prompt == "P: Refund window: Returns are accepted within 30 days of delivery. M: ..."
+    assert notes[-1] == ("prompt template with the first snippet's title and first 8 words exceeds 10 tokens; "
+                         "the tokenizer truncates it")
+    prompt, notes = fit_prompt("Answer the customer politely and briefly. {snippets} M: {message}", msg, "get_refund", [],
+                               None, 5, words, min_message_words=5)
+    assert prompt == "Answer the customer politely and briefly. none M: ..."
+    assert notes == ["message truncated to 5 of 30 words to fit 5 tokens",
+                     "prompt template alone exceeds 5 tokens; the tokenizer truncates it"]
 
 
 def test_seq2seq_offline_uncached_hub_id_fails_with_how_to(monkeypatch):
