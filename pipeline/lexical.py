@@ -106,21 +106,6 @@ class BM25:
         q.data[:] = 1.0
         return np.asarray((q @ self.weights_.T).todense(), dtype=np.float64)
 
-    def score_rows(self, queries: Sequence[str], rows: np.ndarray) -> np.ndarray:
-        """Scores against a subset of documents only: ``(len(queries), len(rows))``."""
-        self._check_fitted()
-        q = self.vectorizer_.transform(_check_texts("BM25.score_rows", queries))
-        q.data[:] = 1.0
-        sub = self.weights_[np.asarray(rows, dtype=np.int64)]
-        return np.asarray((q @ sub.T).todense(), dtype=np.float64)
-
-    def top_k(self, queries: Sequence[str], k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Best ``k`` documents per query: ``(scores, rows)``, best first (ties by row)."""
-        scores = self.score(queries)
-        k = min(k, scores.shape[1])
-        rows = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-        return np.take_along_axis(scores, rows, axis=1), rows
-
 
 class TfidfScorer:
     """TF-IDF (sublinear tf, L2-normalised) cosine similarity between queries and documents."""
