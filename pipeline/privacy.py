@@ -21,7 +21,6 @@ from typing import Iterable
 
 from pipeline.types import Entity
 
-PII_TYPES = ("email", "phone_number", "card_number")
 PLACEHOLDERS = {"email": "[EMAIL]", "phone_number": "[PHONE]", "card_number": "[CARD]"}
 
 _CARD = re.compile(r"(?<![\w-])(?:\d[ -]?){12,18}\d(?![\w-])")

@@ -1,14 +1,11 @@
-"""Small shared helpers: seeding, logging set-up for entry points, progress-bar policy, timing."""
+"""Small shared helpers: seeding, logging set-up for entry points, progress-bar policy, torch threads."""
 from __future__ import annotations
 
 import logging
 import os
 import random
 import sys
-import time
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 
 def cache_root() -> Path:
@@ -72,13 +69,3 @@ def set_torch_threads(num_threads: int | None = None) -> None:
     n = num_threads or int(os.environ.get("SUPPORT_NUM_THREADS", "0") or 0) or (os.cpu_count() or 1)
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
-
-
-@contextmanager
-def timer(store: dict[str, float], key: str) -> Iterator[None]:
-    """Record elapsed milliseconds under ``store[key]``."""
-    start = time.perf_counter()
-    try:
-        yield
-    finally:
-        store[key] = round((time.perf_counter() - start) * 1000.0, 3)

@@ -72,10 +72,6 @@ class EncodedCorpus:
     def n_tokens(self) -> int:
         return int(len(self.ids))
 
-    @property
-    def sentence_starts(self) -> np.ndarray:
-        return np.concatenate([[0], self.sentence_ends[:-1]]).astype(np.int64)
-
 
 def _open_binary(path: Path):
     with open(path, "rb") as fh:
