@@ -267,6 +267,32 @@ def test_faiss_index_is_cached_beside_the_vectors(tmp_path: Path, caplog: pytest
     assert ids(again.run(["reset password"], top_k=1)) == ["password-reset"]
 
 
+def test_without_faiss_a_large_index_stays_exact_and_says_so_once(monkeypatch, caplog: pytest.LogCaptureFixture) -> None:
+    from pipeline import vector_index
+
+    monkeypatch.setattr(vector_index, "faiss_available", lambda: False)
+    monkeypatch.setattr(vector_index, "_warned_no_faiss", False)
+    vecs = np.eye(12, 4, dtype=np.float32)
+    with caplog.at_level(logging.WARNING, logger="pipeline.vector_index"):
+        kinds = [make_index(vecs, faiss_threshold=10).kind, make_index(vecs, faiss_threshold=10, backend="torch").kind]
+    assert kinds == ["exact-numpy", "exact-torch"]
+    assert caplog.text.count("Knowledge base has 12 snippets (> faiss_threshold=10) but faiss is not installed") == 1
+
+
+@pytest.mark.skipif(not faiss_available(), reason="faiss-cpu is not installed")
+def test_a_damaged_faiss_cache_is_rebuilt(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    vecs = np.eye(8, dtype=np.float32)
+    cache = tmp_path / "index.flat.faiss"
+    cache.write_bytes(b"not a faiss index")
+    with caplog.at_level(logging.WARNING, logger="pipeline.vector_index"):
+        index = make_index(vecs, faiss_threshold=2, faiss_kind="flat", cache_path=cache)
+    assert "is unreadable" in caplog.text and "rebuilding it" in caplog.text and index.kind == "faiss-flat"
+    assert FaissIndex.load(cache, vecs, "flat").index.ntotal == 8  # rewritten whole
+    with pytest.raises(ValueError, match="index holds 8x8 vectors, expected 4x8"):
+        FaissIndex.load(cache, vecs[:4], "flat")
+    assert make_index(vecs, faiss_threshold=2, faiss_kind="flat", cache_path=cache).search(vecs[2], 1)[1].tolist() == [[2]]
+
+
 def test_exact_index_backends_agree() -> None:
     rng = np.random.default_rng(0)
     vecs = rng.normal(size=(50, 8)).astype(np.float32)
