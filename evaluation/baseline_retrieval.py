@@ -68,12 +68,19 @@ def score_retrieval(featurizer: Any, kb: Any, examples: Sequence[Any], ks: Seque
     return RankingEvaluator(ks=tuple(ks)).evaluate(rankings, [list(ex.snippet_ids) for ex in examples]).aggregate
 
 
-def score_dense(encoder: Any, kb: Any, examples: Sequence[Any], ks: Sequence[int] = (1, 3)) -> dict[str, float]:
-    """The same protocol with a sentence encoder (``encode(texts) -> (n, d)``): plain cosine, no intent."""
-    from pipeline.retrieval import document_text
+class EncoderFeatures:
+    """A sentence encoder (``encode(texts) -> (n, d)``) as a featuriser: nothing to fit."""
 
-    docs = _unit_rows(encoder.encode([document_text(s) for s in kb.snippets]))
-    queries = _unit_rows(encoder.encode([ex.message for ex in examples]))
-    ids = [s.id for s in kb.snippets]
-    rankings = [[ids[j] for j in np.argsort(-row, kind="stable")] for row in queries @ docs.T]
-    return RankingEvaluator(ks=tuple(ks)).evaluate(rankings, [list(ex.snippet_ids) for ex in examples]).aggregate
+    def __init__(self, encoder: Any) -> None:
+        self.encoder = encoder
+
+    def fit(self, texts: Sequence[str]) -> "EncoderFeatures":
+        return self
+
+    def transform(self, texts: Sequence[str]) -> np.ndarray:
+        return np.asarray(self.encoder.encode(list(texts)), dtype=np.float64)
+
+
+def score_dense(encoder: Any, kb: Any, examples: Sequence[Any], ks: Sequence[int] = (1, 3)) -> dict[str, float]:
+    """The same protocol with a sentence encoder: plain cosine, no intent."""
+    return score_retrieval(EncoderFeatures(encoder), kb, examples, ks)

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from evaluation.baseline_retrieval import FeatureRetriever, score_retrieval
+from evaluation.baseline_retrieval import FeatureRetriever, score_dense, score_retrieval
 from evaluation.baselines import main
 from pipeline.errors import ConfigError, ModelLoadError, NotFittedError
 from pipeline.types import Snippet
@@ -172,6 +172,19 @@ def test_feature_retriever_ranks_by_cosine():
     assert score_retrieval(BowFeaturizer(kind="binary"), kb(), examples) == {"hit@1": 0.5, "hit@3": 1.0, "mrr": 0.75, "n": 2}
     with pytest.raises(NotFittedError):
         FeatureRetriever(featurizer=BowFeaturizer()).score(["x"])
+
+
+def test_score_dense_ranks_by_the_encoders_cosine():
+    class WordEncoder:  # one dimension per listed word
+        words = ("refund", "parcel", "password")
+
+        def encode(self, texts):
+            return np.array([[float(w in t.lower()) for w in self.words] for t in texts])
+
+    examples = [SimpleNamespace(message="my refund", snippet_ids=["refund-time"]),
+                SimpleNamespace(message="where is the parcel", snippet_ids=["parcel-track"]),
+                SimpleNamespace(message="hello", snippet_ids=["password-reset"])]  # all zero: knowledge-base order
+    assert score_dense(WordEncoder(), kb(), examples) == {"hit@1": 0.6667, "hit@3": 1.0, "mrr": 0.7778, "n": 3}
 
 
 def test_write_corpus_tokenises_and_counts(tmp_path):
