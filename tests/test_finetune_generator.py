@@ -92,6 +92,24 @@ def test_intent_snippets_are_attached(toy):
         attach_snippets(examples, "bm25")
 
 
+def test_retriever_snippets_are_attached(toy):
+    """``snippets: retriever``: the retriever ranks each message given its gold intent; its top k are attached."""
+    class Ranker:
+        def __init__(self) -> None:
+            self.calls: list[tuple] = []
+
+        def run(self, messages, intents, top_k):
+            self.calls.append((list(messages), list(intents), top_k))
+            return {"snippets": [[Snippet(f"{intent}-{i}", [intent], "t", "x") for i in range(top_k)] for intent in intents]}
+
+    rows = read_bitext_rows(toy["data"])[:2]
+    examples = to_examples(rows)
+    ranker = Ranker()
+    attach_snippets(examples, "retriever", top_k=1, retriever=ranker)
+    assert ranker.calls == [([r["message"] for r in rows], [r["intent"] for r in rows], 1)]
+    assert [[s.id for s in ex.snippets] for ex in examples] == [[f"{r['intent']}-0"] for r in rows]
+
+
 def test_finetune_two_steps_save_load_generate(tmp_path, toy):
     cfg = _config(tmp_path, toy, max_steps=2)
     metrics = GeneratorTrainer(cfg, progress=False).train()
