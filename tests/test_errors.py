@@ -20,6 +20,7 @@ def test_cli_main_turns_user_and_file_system_errors_into_one_line(tmp_path, caps
                                        "Check the path, its permissions and the free space.\n")
     with pytest.raises(OSError, match="no file named"):  # an OSError without a path is a bug: keep the traceback
         fails(OSError("no file named"))
+    assert fails(KeyboardInterrupt()) == 130 and capsys.readouterr().err == "interrupted\n"
     monkeypatch.setenv("SUPPORT_DEBUG", "1")
     with pytest.raises(ConfigError):
         fails(ConfigError("shown with its traceback"))
