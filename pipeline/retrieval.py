@@ -27,16 +27,18 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
 from pipeline.config import StageConfig
 from pipeline.embedding import EmbeddingCache, SentenceEncoder
 from pipeline.errors import DataError, check_param
-from pipeline.lexical import BM25
 from pipeline.types import IntentPrediction, Snippet
 from pipeline.vector_index import FAISS_KINDS, ExactIndex, VectorIndex, make_index
+
+if TYPE_CHECKING:
+    from pipeline.lexical import BM25
 
 logger = logging.getLogger(__name__)
 
@@ -203,6 +205,9 @@ class Retriever:
                 rows.setdefault(intent, []).append(row)
         self._rows_by_intent = {k: np.asarray(v, dtype=np.int64) for k, v in rows.items()}
         if cfg.lexical_weight > 0:
+            # scikit-learn is imported only when BM25 is mixed in (it would add a second to every start)
+            from pipeline.lexical import BM25
+
             self.bm25 = BM25().fit(texts)
         seconds = time.perf_counter() - start
         self.build_info = {"snippets": n, "texts": len(all_texts), "cache_hit": hit, "encoded": encoded,

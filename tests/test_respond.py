@@ -137,3 +137,15 @@ def test_cli_bad_input(tmp_path, capsys, tiny_intent_model):
     assert exc.value.code == 2
     assert capsys.readouterr().err == ("error: argument --top-k: invalid int value: 'abc'. "
                                        "Run 'python -m pipeline.respond --help' for the options.\n")
+
+
+def test_the_respond_modules_import_no_training_code_and_no_scikit_learn():
+    """Start-up cost of ``python -m pipeline.respond``: the default path (no BM25 mixed in) needs neither
+    ``training`` nor scikit-learn (about a second of imports)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, pipeline.respond, pipeline.assistant, pipeline.retrieval; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'training', 'sklearn', 'evaluation'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out == "[]\n"
