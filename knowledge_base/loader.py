@@ -288,9 +288,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(0, quiet=True)  # warnings (long texts, intents without snippets) and errors only
     kb = load_knowledge_base(args.path, known_intents=None if args.any_intent else INTENTS)
     known = sorted(set(kb.by_intent())) if args.any_intent else list(INTENTS)
+    missing = kb.missing_intents(known)
     report: dict[str, Any] = {"root": str(kb.root), "files": len(kb.files), "snippets": len(kb.snippets),
-                              "intents": len(known), "intents_covered": len(known) - len(kb.missing_intents(known)),
-                              "missing_intents": kb.missing_intents(known), "content_hash": kb.content_hash()}
+                              "intents": len(known), "intents_covered": len(known) - len(missing),
+                              "missing_intents": missing, "content_hash": kb.content_hash()}
     if not args.json:
         print(summary(kb, known))
     if args.retrieval_set:

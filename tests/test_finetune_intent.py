@@ -214,7 +214,7 @@ def test_packaged_minilm_on_a_few_hundred_bitext_rows(tmp_path, shared_data):
     assert len(clf.labels) == 27 and pred.label == "cancel_order"
 
 
-def _tiny_recipe(tmp_path: Path, base: Path, data: Path) -> dict[str, str]:
+def _tiny_recipe(base: Path, data: Path) -> dict[str, str]:
     return {"--data": str(data), "--text-column": "utterance", "--label-column": "intent", "--base-model": str(base),
             "--validation-size": "0.2", "--test-size": "0.2", "--epochs": "1", "--batch-size": "4",
             "--max-length": "16", "--seed": "7", "--num-threads": "1"}
@@ -224,7 +224,7 @@ def test_first_call_trains_the_default_model_once_in_a_subprocess(tmp_path, tiny
     """``nlu.model: auto`` with an empty cache: the bootstrap recipe runs as ``python -m training.finetune_intent``
     (here on the tiny model), the folder appears whole, and the next call reuses it without training."""
     monkeypatch.setenv("SUPPORT_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr(bootstrap, "BOOTSTRAP_RECIPE", _tiny_recipe(tmp_path, tiny_base, _write_toy(tmp_path / "toy.csv", TOY)))
+    monkeypatch.setattr(bootstrap, "BOOTSTRAP_RECIPE", _tiny_recipe(tiny_base, _write_toy(tmp_path / "toy.csv", TOY)))
     target = bootstrap.ensure_default_intent_model()
     assert target == bootstrap.default_intent_model_dir() and target.parent == tmp_path / "cache"
     assert "No trained intent model yet: training the default one" in capfd.readouterr().err
@@ -243,7 +243,7 @@ def test_first_call_trains_the_default_model_once_in_a_subprocess(tmp_path, tiny
 
 def test_failed_bootstrap_training_is_one_error_and_leaves_no_folder(tmp_path, tiny_base, monkeypatch, capfd):
     monkeypatch.setenv("SUPPORT_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr(bootstrap, "BOOTSTRAP_RECIPE", _tiny_recipe(tmp_path, tiny_base, tmp_path / "absent.csv"))
+    monkeypatch.setattr(bootstrap, "BOOTSTRAP_RECIPE", _tiny_recipe(tiny_base, tmp_path / "absent.csv"))
     with pytest.raises(ModelLoadError) as info:
         bootstrap.ensure_default_intent_model()
     message = str(info.value)
