@@ -94,12 +94,58 @@ def _run_relaying_stderr(cmd: list[str]) -> str | None:
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     assert proc.stderr is not None
     tail = b""
+    echo = ErrorLineFilter()
     while chunk := proc.stderr.read1(4096):
         tail = (tail + chunk)[-4096:]
-        if not chunk.startswith(b"error: "):
-            sys.stderr.buffer.write(chunk)
-            sys.stderr.flush()
+        _write_stderr(echo.feed(chunk))
+    _write_stderr(echo.flush())
     if proc.wait() == 0:
         return None
     lines = [ln for ln in tail.decode("utf-8", "replace").replace("\r", "\n").splitlines() if ln.strip()]
     return lines[-1] if lines else f"exit status {proc.returncode}"
+
+
+def _write_stderr(data: bytes) -> None:
+    if data:
+        sys.stderr.buffer.write(data)
+        sys.stderr.flush()
+
+
+class ErrorLineFilter:
+    """Pass a child's stderr through, minus its ``error: ...`` lines (the caller folds the last one into its own error).
+
+    Lines end at ``\n`` or at ``\r`` (a progress bar redraws itself after ``\r``). The stream arrives in chunks
+    that can end anywhere, even inside ``error: ``, so an unfinished line that could still become an error line is
+    held back until enough of it has arrived to tell.
+    """
+
+    MARK = b"error: "
+
+    def __init__(self) -> None:
+        self._held = b""
+        self._line_start = True
+        self._dropping = False
+
+    def feed(self, chunk: bytes) -> bytes:
+        data, self._held = self._held + chunk, b""
+        out = bytearray()
+        i = 0
+        while i < len(data):
+            if self._line_start:
+                head = data[i:i + len(self.MARK)]
+                if len(head) < len(self.MARK) and self.MARK.startswith(head):
+                    self._held = data[i:]  # "err" might be the start of "error: ": wait for more
+                    break
+                self._dropping = head == self.MARK
+            ends = [j for j in (data.find(b"\n", i), data.find(b"\r", i)) if j >= 0]
+            stop = min(ends) + 1 if ends else len(data)
+            if not self._dropping:
+                out += data[i:stop]
+            self._line_start = bool(ends)
+            i = stop
+        return bytes(out)
+
+    def flush(self) -> bytes:
+        """What is still held at the end of the stream (a short line that never became ``error: ``)."""
+        held, self._held = self._held, b""
+        return held

@@ -241,6 +241,19 @@ def test_first_call_trains_the_default_model_once_in_a_subprocess(tmp_path, tiny
     assert bootstrap.ensure_default_intent_model() == target
 
 
+@pytest.mark.parametrize("sizes", [(1,), (3,), (7,), (4096,)])
+def test_the_bootstrap_echo_drops_error_lines_wherever_the_chunks_split(sizes):
+    """The child's stderr arrives in chunks that can split a bar refresh or ``error: `` itself."""
+    stream = (b"Training:  10%|#  |\rTraining:  20%|## |\nwarning: slow\nerror: no such file: 'a.csv'. Fix it.\n"
+              b"erratum\nerr")
+    wanted = b"Training:  10%|#  |\rTraining:  20%|## |\nwarning: slow\nerratum\nerr"
+    echo, out, i = bootstrap.ErrorLineFilter(), b"", 0
+    while i < len(stream):
+        out += echo.feed(stream[i:i + sizes[0]])
+        i += sizes[0]
+    assert out + echo.flush() == wanted
+
+
 def test_failed_bootstrap_training_is_one_error_and_leaves_no_folder(tmp_path, tiny_base, monkeypatch, capfd):
     monkeypatch.setenv("SUPPORT_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(bootstrap, "BOOTSTRAP_RECIPE", _tiny_recipe(tiny_base, tmp_path / "absent.csv"))
