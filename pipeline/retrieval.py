@@ -6,15 +6,15 @@ print(r.run(['I want my money back'], intents=['get_refund'])['snippets'][0][0].
 Each snippet is embedded twice by the sentence encoder: its full text (title,
 policy text, tags) and its short view (title and tags); the dense score is
 ``(1 - summary_weight) * cos(full) + summary_weight * cos(short)``. Each
-intent's main snippet (the first one that lists the intent first) gets a small
-``main_snippet_prior``. The intent is used, per ``intent_mode``, to **filter**
+intent's main snippet (the first one that lists the intent first) can get a
+``main_snippet_prior`` (0 by default). The intent is used, per ``intent_mode``, to **filter**
 (rank only the snippets of the predicted intent(s)), to **boost** (add
 ``boost * p(intent)`` to their score) or not at all (``none``); a classifier's
 prediction contributes its top ``intent_top_n`` intents (in filter mode their
 union, ordered with the same probability boost).
 ``lexical_weight`` mixes in BM25 divided by the best BM25 score of the message
-(hybrid retrieval): ``(1 - w) * dense + w * bm25_norm``. Defaults were tuned on
-``knowledge_base/retrieval_set.yaml`` (see ``python -m evaluation.retrieval``).
+(hybrid retrieval): ``(1 - w) * dense + w * bm25_norm``. Defaults were chosen on the
+development set ``knowledge_base/retrieval_dev.yaml`` (``python -m evaluation.retrieval --retrieval-set ...``).
 
 Vectors are cached on disk (see :class:`pipeline.embedding.EmbeddingCache`);
 above ``faiss_threshold`` snippets the dense candidates come from a FAISS index
@@ -86,7 +86,7 @@ class RetrieverConfig(StageConfig):
     intent_mode: str = field(default="filter", metadata={"help": "How the intent is used: filter | boost | none."})
     summary_weight: float = field(default=0.3,
         metadata={"help": "Weight a of the title + tags vector: dense = (1 - a) * cos(full text) + a * cos(title + tags)."})
-    main_snippet_prior: float = field(default=0.03,
+    main_snippet_prior: float = field(default=0.0,
         metadata={"help": "Score added to each intent's main snippet (the first snippet that lists the intent first)."})
     boost: float = field(default=0.2,
         metadata={"help": "Score added to snippets of the predicted intent(s), times their probability (boost mode)."})
