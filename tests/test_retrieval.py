@@ -345,6 +345,8 @@ def test_ranking_metrics_on_literal_ranks() -> None:
 def test_config_yaml_round_trip(tmp_path: Path) -> None:
     cfg = RetrieverConfig.from_yaml(Path(__file__).resolve().parents[1] / "configs" / "retrieval" / "default.yaml")
     assert cfg.encoder == "default" and cfg.top_k == 3
+    # evaluation.retrieval reads this file and pipeline.respond the dataclass: they must not drift apart
+    assert cfg == RetrieverConfig()
     (tmp_path / "bad.yaml").write_text("top_k: 3\nintent_mod: boost\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="Unknown key\\(s\\) 'intent_mod'"):
         RetrieverConfig.from_yaml(tmp_path / "bad.yaml")
