@@ -26,6 +26,36 @@ def test_cli_main_turns_user_and_file_system_errors_into_one_line(tmp_path, caps
         fails(ConfigError("shown with its traceback"))
 
 
+BROKEN_PIPE_CHILD = """
+import sys
+from pipeline.errors import cli_main
+
+@cli_main
+def main():
+    sys.stdin.read()  # wait until the reader has gone, so the first write hits a closed pipe
+    print("the reply")
+    sys.stdout.flush()  # raises BrokenPipeError: nobody reads the pipe any more
+    return 0
+
+sys.exit(main())
+"""
+
+
+def test_cli_main_exits_quietly_when_the_reader_closes_the_pipe():
+    """``python -m pipeline.respond ... | head -1``: exit 1, and no traceback or 'Exception ignored' at shutdown."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    child = subprocess.Popen([sys.executable, "-c", BROKEN_PIPE_CHILD], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, cwd=Path(__file__).resolve().parents[1])
+    child.stdout.close()  # the reader goes away before the child writes anything
+    child.stdin.close()
+    err = child.stderr.read()
+    assert child.wait(timeout=60) == 1
+    assert err == b""
+
+
 def test_cli_parser_errors_are_one_line(capsys):
     parser = CliParser(prog="python -m tool")
     parser.add_argument("--top-k", type=int)
