@@ -22,6 +22,7 @@ import fcntl
 import hashlib
 import json
 import logging
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -111,6 +112,9 @@ def _write_stderr(data: bytes) -> None:
         sys.stderr.flush()
 
 
+_LINE_END = re.compile(rb"[\r\n]")
+
+
 class ErrorLineFilter:
     """Pass a child's stderr through, minus its ``error: ...`` lines (the caller folds the last one into its own error).
 
@@ -137,11 +141,11 @@ class ErrorLineFilter:
                     self._held = data[i:]  # "err" might be the start of "error: ": wait for more
                     break
                 self._dropping = head == self.MARK
-            ends = [j for j in (data.find(b"\n", i), data.find(b"\r", i)) if j >= 0]
-            stop = min(ends) + 1 if ends else len(data)
+            end = _LINE_END.search(data, i)
+            stop = end.end() if end else len(data)
             if not self._dropping:
                 out += data[i:stop]
-            self._line_start = bool(ends)
+            self._line_start = end is not None
             i = stop
         return bytes(out)
 

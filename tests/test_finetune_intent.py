@@ -241,16 +241,16 @@ def test_first_call_trains_the_default_model_once_in_a_subprocess(tmp_path, tiny
     assert bootstrap.ensure_default_intent_model() == target
 
 
-@pytest.mark.parametrize("sizes", [(1,), (3,), (7,), (4096,)])
-def test_the_bootstrap_echo_drops_error_lines_wherever_the_chunks_split(sizes):
+@pytest.mark.parametrize("size", [1, 3, 7, 4096])
+def test_the_bootstrap_echo_drops_error_lines_wherever_the_chunks_split(size):
     """The child's stderr arrives in chunks that can split a bar refresh or ``error: `` itself."""
     stream = (b"Training:  10%|#  |\rTraining:  20%|## |\nwarning: slow\nerror: no such file: 'a.csv'. Fix it.\n"
               b"erratum\nerr")
     wanted = b"Training:  10%|#  |\rTraining:  20%|## |\nwarning: slow\nerratum\nerr"
     echo, out, i = bootstrap.ErrorLineFilter(), b"", 0
     while i < len(stream):
-        out += echo.feed(stream[i:i + sizes[0]])
-        i += sizes[0]
+        out += echo.feed(stream[i:i + size])
+        i += size
     assert out + echo.flush() == wanted
 
 
