@@ -158,7 +158,7 @@ class Retriever:
         self._rows_by_intent: dict[str, np.ndarray] = {}
         self._summary: np.ndarray | None = None
         self._mains: dict[int, str] = {}
-        self._prior = np.zeros(0)
+        self._prior: np.ndarray | None = None  # None when main_snippet_prior is 0 (the default)
 
     def warm_up(self) -> None:
         """Load the KB (if not given) and encoder; read or build the embedding index."""
@@ -197,8 +197,10 @@ class Retriever:
         self.index = make_index(vectors[:n], faiss_threshold=cfg.faiss_threshold, faiss_kind=cfg.faiss_index,
                                 cache_path=index_cache)
         self._mains = main_snippet_rows(self.snippets)
-        self._prior = np.zeros(n)
-        self._prior[list(self._mains)] = cfg.main_snippet_prior
+        self._prior = None
+        if cfg.main_snippet_prior > 0:
+            self._prior = np.zeros(n)
+            self._prior[list(self._mains)] = cfg.main_snippet_prior
         rows: dict[str, list[int]] = {}
         for row, snip in enumerate(self.snippets):
             for intent in snip.intents:
@@ -286,7 +288,9 @@ class Retriever:
             a = cfg.summary_weight
             dense = (1.0 - a) * dense + a * (self._summary[rows] @ query).astype(np.float64)
         w = cfg.lexical_weight if lexical is not None else 0.0
-        scores = (1.0 - w) * dense + (w * lexical[rows] if lexical is not None else 0.0) + self._prior[rows]
+        scores = (1.0 - w) * dense + (w * lexical[rows] if lexical is not None else 0.0)
+        if self._prior is not None:
+            scores = scores + self._prior[rows]
         boosts = np.zeros(len(rows))
         # boost mode; in filter mode a prediction's top-n probabilities also order the filtered intents
         if mode == "boost" or (mode == "filter" and prediction is not None and len(known) > 1):
@@ -307,7 +311,7 @@ class Retriever:
             why.append(f"cosine {dense[j]:.2f}")
             if lexical is not None and w > 0:
                 why.append(f"bm25 {lexical[row]:.2f} (weight {w:g})")
-            if self._prior[row] > 0:
+            if self._prior is not None and self._prior[row] > 0:
                 why.append(f"main snippet of {self._mains[row]!r} +{self._prior[row]:g}")
             result.append(dataclasses.replace(snip, score=round(float(scores[j]), 4), reason=" + ".join(why)))
         return result, notes
