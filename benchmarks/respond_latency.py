@@ -1,13 +1,15 @@
-"""Warm latency of one message through NLU + retrieval + grounded NLG, and batched throughput.
+"""Warm latency of one message through NLU, policy, retrieval and the grounded reply; per conversation turn; batched throughput.
 
     python benchmarks/respond_latency.py                                  # cached default intent model, 200 messages
     python benchmarks/respond_latency.py --intent-model artifacts/intent-bitext --n 200 --json
 
 Messages come from the labelled retrieval set (written for this project, not
 Bitext). After a warm-up call, each message is answered alone (batch of one)
-and timed end to end; the same messages are then answered in batches of 32 for
-comparison. Prints p50/p90/p99 per message and per stage, and the
-batch-of-one vs batched throughput ratio.
+and timed end to end, and, interleaved with it, as the next turn of a
+conversation (``assistant.respond``: context in, stages, state back; a new
+conversation every 4 turns). The same messages are then answered in batches of
+32. Prints p50/p90/p99 per message and per stage, the per-turn vs single-message
+p50 ratio, and the batch-of-one vs batched throughput ratio.
 """
 from __future__ import annotations
 
@@ -22,7 +24,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from knowledge_base.loader import load_retrieval_set  # noqa: E402
-from pipeline.assistant import SupportAssistant, load_respond_config  # noqa: E402
+from pipeline.assistant import build_assistant, load_respond_config  # noqa: E402
+from pipeline.conversation import Conversation  # noqa: E402
 from pipeline.errors import CliParser, ConfigError, cli_main  # noqa: E402
 
 
@@ -40,24 +43,30 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError(f"The '{flag}' option must be an int >= 1. Got {value}.")
 
     config = load_respond_config(args.config, {"nlu": {"model": args.intent_model}})
-    assistant = SupportAssistant(config)
+    assistant = build_assistant(config)
     start = time.perf_counter()
     assistant.warm_up()
     warm_up_s = time.perf_counter() - start
     pool = [ex.message for ex in load_retrieval_set()]
     messages = [pool[i % len(pool)] for i in range(args.n)]
-    assistant.run(messages[:1])  # first call: lazy allocations
+    assistant.answer(messages[:1])  # first call: lazy allocations
 
-    totals, stages = [], {"nlu": [], "retrieval": [], "nlg": []}
-    for message in messages:
+    totals, turns_ms, stages = [], [], {stage.name: [] for stage in assistant.stages}
+    conversation = Conversation()
+    for i, message in enumerate(messages):
         t0 = time.perf_counter()
-        reply = assistant.run([message])["replies"][0]
+        turn = assistant.answer([message])[0]
         totals.append((time.perf_counter() - t0) * 1000.0)
         for key in stages:
-            stages[key].append(reply.timings_ms[key])
+            stages[key].append(turn.timings_ms[key])
+        if i % 4 == 0:
+            conversation = Conversation()
+        t0 = time.perf_counter()
+        assistant.respond(conversation, message)
+        turns_ms.append((time.perf_counter() - t0) * 1000.0)
     t0 = time.perf_counter()
     for i in range(0, len(messages), args.batch_size):
-        assistant.run(messages[i : i + args.batch_size])
+        assistant.answer(messages[i : i + args.batch_size])
     batched_s = time.perf_counter() - t0
 
     def pct(values: list[float]) -> dict[str, float]:
@@ -71,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         "threads": int(os.environ.get("SUPPORT_NUM_THREADS", "0") or os.cpu_count() or 1),
         "warm_up_s": round(warm_up_s, 2),
         "latency_ms": pct(totals),
+        "conversation_turn_ms": pct(turns_ms),
+        "turn_vs_single_p50_ratio": round(float(np.percentile(turns_ms, 50) / np.percentile(totals, 50)), 3),
         "stage_ms": {k: pct(v) for k, v in stages.items()},
         "throughput_msgs_per_s": {"batch_of_1": round(single_rate, 1),
                                   f"batch_of_{args.batch_size}": round(len(messages) / batched_s, 1)},
@@ -82,6 +93,9 @@ def main(argv: list[str] | None = None) -> int:
         lat = result["latency_ms"]
         print(f"warm-up {result['warm_up_s']} s; {len(messages)} messages, one at a time")
         print(f"latency ms: p50 {lat['p50']}  p90 {lat['p90']}  p99 {lat['p99']}  mean {lat['mean']}")
+        turn = result["conversation_turn_ms"]
+        print(f"conversation turn ms: p50 {turn['p50']}  p90 {turn['p90']}  p99 {turn['p99']}  "
+              f"(p50 ratio to a single message {result['turn_vs_single_p50_ratio']}x)")
         for key, value in result["stage_ms"].items():
             print(f"  {key:<9} p50 {value['p50']:>8}  p99 {value['p99']:>8}")
         tp = result["throughput_msgs_per_s"]

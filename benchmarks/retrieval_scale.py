@@ -10,7 +10,7 @@ embeddings, drawn around random cluster centres (uniform random points on the
 sphere have no near neighbours, which real embeddings do, and would make every
 approximate index look worse than it is). Queries are fresh draws from the same
 clusters (new messages on known topics). Every contender is the class the retriever uses
-(``pipeline.vector_index``): exact NumPy (matmul + argpartition), exact torch
+(``pipeline.retrieval.vector_index``): exact NumPy (matmul + argpartition), exact torch
 (matmul + topk), FAISS ``IndexFlatIP`` (exact) and approximate FAISS indexes
 (HNSW, IVF-Flat). Printed per size: build time, median latency of one query,
 time per batch of 32 queries and per query within it, the speed-up over exact
@@ -31,7 +31,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.errors import CliParser, ConfigError, cli_main  # noqa: E402
-from pipeline.vector_index import ExactIndex, FaissIndex, VectorIndex, faiss_available  # noqa: E402
+from pipeline.retrieval.vector_index import ExactIndex, FaissIndex, VectorIndex, faiss_available  # noqa: E402
 
 
 def synthetic(n: int, dim: int, seed: int, clusters: int = 1000, spread: float = 0.6,

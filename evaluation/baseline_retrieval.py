@@ -41,7 +41,7 @@ class FeatureRetriever:
         self.featurizer = featurizer
 
     def fit(self, snippets: Sequence[Any]) -> "FeatureRetriever":
-        from pipeline.retrieval import document_text
+        from pipeline.retrieval.retriever import document_text
 
         texts = [document_text(s) for s in snippets]
         self.ids_ = [s.id for s in snippets]

@@ -222,7 +222,7 @@ def transformer_results(config: BaselinesConfig) -> tuple[str, dict[str, dict[st
 
 def dense_retrieval(config: BaselinesConfig, kb: Any, examples: list[Any]) -> dict[str, float] | None:
     from evaluation.baseline_retrieval import score_dense
-    from pipeline.embedding import SentenceEncoder
+    from pipeline.retrieval.embedding import SentenceEncoder
 
     encoder = SentenceEncoder(config.encoder)
     try:

@@ -6,7 +6,7 @@
 On the held-out (``test``) split of the Bitext 4.5k file (see
 :mod:`training.generator_data`: deduplicated, stratified 80/10/10, seed 42):
 
-- ``grounded``: the model-free realizer of :mod:`pipeline.grounded`;
+- ``grounded``: the model-free realizer of :mod:`pipeline.reply.grounded`;
 - ``retrieval``: the baseline that answers with the reference response of the
   most similar *training* message (TF-IDF cosine over word 1-2-grams), its
   placeholders filled from the message being answered;
@@ -40,8 +40,8 @@ import numpy as np
 
 from pipeline.artifacts import atomic_dir, check_output_dir, library_versions, write_json
 from pipeline.errors import CliParser, ConfigError, cli_main
-from pipeline.guardrails import Guardrails, apply_guardrails
-from pipeline.nlg import GeneratorConfig, GroundedGenerator, Seq2SeqGenerator
+from pipeline.reply.guardrails import Guardrails, apply_guardrails
+from pipeline.reply.generators import GeneratorConfig, GroundedGenerator, Seq2SeqGenerator
 from pipeline.types import IntentPrediction
 from pipeline.utils import progress_enabled, set_seed, setup_logging
 from training.generator_data import SNIPPET_SOURCES, GenerationExample, fill_reference, load_generation_splits

@@ -21,7 +21,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from pipeline.nlu import softmax  # noqa: F401  (one softmax for runtime and evaluation; re-exported)
+from pipeline.nlu.classifier import softmax  # noqa: F401  (one softmax for runtime and evaluation; re-exported)
 from pipeline.types import IntentPrediction
 
 logger = logging.getLogger(__name__)

@@ -232,7 +232,7 @@ def fill_split_settings(args: argparse.Namespace, config: NLUEvalConfig) -> dict
 
 def load_classifier(config: NLUEvalConfig) -> Classifier:
     """Build and warm up the pipeline's IntentClassifier (ModelLoadError on a bad folder)."""
-    from pipeline.nlu import IntentClassifier
+    from pipeline.nlu.classifier import IntentClassifier
 
     classifier = IntentClassifier(config.model, top_k=3, batch_size=config.batch_size)
     classifier.warm_up()

@@ -80,6 +80,9 @@ def render(metrics: dict[str, Any], name: str, figures: list[str]) -> str:
             lines += [f"## {'Retrieval' if stage == 'retrieval' else 'NLG'}", ""] + _table(metrics[stage])
     if metrics.get("nlg", {}).get("checks_fired"):
         lines += ["Guardrail checks fired: " + ", ".join(f"`{k}` {v}" for k, v in metrics["nlg"]["checks_fired"].items()), ""]
+    if "handoff" in metrics:
+        lines += ["## Hand-off rows", "", "Requests for a person (gold `contact_human_agent`) are handed off by design, so "
+                  "their replies are reported apart from the rest.", ""] + _table(metrics["handoff"])
     e2e = metrics["end_to_end"]
     lines += ["## End to end: first stage at fault", "", "| stage | messages | share |", "| --- | --- | --- |"]
     lines += [f"| {s} | {c} | {c / max(metrics['n'], 1):.3f} |" for s, c in e2e["stage_at_fault"].items()]

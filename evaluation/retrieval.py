@@ -33,10 +33,10 @@ import yaml
 
 from evaluation.ranking import RankingEvaluator, RankingResult
 from pipeline.artifacts import atomic_dir, check_output_dir, library_versions, write_json
-from pipeline.embedding import SentenceEncoder
+from pipeline.retrieval.embedding import SentenceEncoder
 from pipeline.errors import CliParser, cli_main
-from pipeline.lexical import BM25, TfidfScorer
-from pipeline.retrieval import Retriever, RetrieverConfig, document_text
+from pipeline.retrieval.lexical import BM25, TfidfScorer
+from pipeline.retrieval.retriever import Retriever, RetrieverConfig, document_text
 from pipeline.utils import setup_logging
 
 logger = logging.getLogger(__name__)
@@ -107,7 +107,7 @@ def compare(kb: Any, config: RetrieverConfig, encoder: Any, cache_dir: str, mess
         return lambda intents: r.rank_all(messages, intents)
 
     none = [None] * len(messages)
-    plain = retriever(intent_mode="none", lexical_weight=0.0, summary_weight=0.0, main_snippet_prior=0.0)
+    plain = retriever(intent_mode="none", lexical_weight=0.0, summary_weight=0.0)
     dense = retriever(intent_mode="none", lexical_weight=0.0)
     filt = retriever(intent_mode="filter", lexical_weight=0.0)
     boost = retriever(intent_mode="boost", lexical_weight=0.0)
@@ -125,7 +125,7 @@ def compare(kb: Any, config: RetrieverConfig, encoder: Any, cache_dir: str, mess
     ]
     if not intent_model:
         return runs, None
-    from pipeline.nlu import IntentClassifier
+    from pipeline.nlu.classifier import IntentClassifier
 
     preds = IntentClassifier(model=intent_model).run(messages)["predictions"]
     accuracy = round(sum(p.label in g for p, g in zip(preds, gold_intents)) / len(preds), 4)

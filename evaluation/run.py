@@ -137,15 +137,10 @@ def build_runner(config: EvalRunConfig) -> tuple[Runner, str]:
 
 def runner_for(rc: Any, nlu_only: bool) -> tuple[Runner, str]:
     """The runner of the pipeline settings ``rc`` (a RespondConfig): whole pipeline, or classifier only."""
-    if nlu_only:
-        from pipeline.nlu import IntentClassifier
+    from pipeline.assistant import build_assistant
 
-        classifier = IntentClassifier(rc.nlu.model, top_k=3, batch_size=rc.nlu.batch_size, max_length=rc.nlu.max_length)
-        runner: Runner = NLURunner(classifier, rc.nlu.threshold)
-    else:
-        from pipeline.assistant import SupportAssistant
-
-        runner = PipelineRunner(SupportAssistant(rc))
+    assistant = build_assistant(rc)  # the same builder as pipeline.respond: one in-scope decision, one NLU stage
+    runner: Runner = NLURunner(assistant.stage("nlu")) if nlu_only else PipelineRunner(assistant)
     runner.keep_pii = bool(rc.nlu.keep_pii)  # read by predict_batch: mask personal data in the written records
     return runner, rc.nlu.model
 

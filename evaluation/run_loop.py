@@ -2,11 +2,11 @@
 
     python -m evaluation.run --config configs/eval/bitext.yaml --limit 200
 
-A runner turns a batch of messages into ``(IntentPrediction, Reply | None)`` pairs:
-:class:`PipelineRunner` wraps :class:`pipeline.assistant.SupportAssistant` (NLU, retrieval,
-grounded reply, guardrails), :class:`NLURunner` only the intent classifier. :func:`stream_predictions`
-appends each batch's records to ``predictions.jsonl`` and flushes, so an interrupted run loses at
-most one batch and ``--resume`` continues after the last complete line.
+A runner turns a batch of messages into one :class:`pipeline.types.Turn` each:
+:class:`PipelineRunner` wraps an assistant built by :func:`pipeline.assistant.build_assistant` (NLU,
+policy, retrieval, reply, guardrails), :class:`NLURunner` only its NLU stage (the turns get no reply).
+:func:`stream_predictions` appends each batch's records to ``predictions.jsonl`` and flushes, so an
+interrupted run loses at most one batch and ``--resume`` continues after the last complete line.
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 class Runner(Protocol):
     labels: list[str]
 
-    def __call__(self, messages: list[str]) -> list[tuple[Any, Any]]: ...
+    def __call__(self, messages: list[str]) -> list[Any]: ...
 
 
 class PipelineRunner:
@@ -39,31 +39,31 @@ class PipelineRunner:
     @property
     def labels(self) -> list[str]:
         self.assistant.warm_up()
-        return list(self.assistant.classifier.labels)
+        return self.assistant.stage("nlu").labels
 
-    def __call__(self, messages: list[str]) -> list[tuple[Any, Any]]:
-        replies = self.assistant.run(messages)["replies"]
-        return [(r.intent, r) for r in replies]
+    def __call__(self, messages: list[str]) -> list[Any]:
+        return self.assistant.answer(messages)
 
 
 class NLURunner:
-    """Only the intent classifier; ``threshold`` (None: the model's) decides ``in_scope``."""
+    """Only the NLU stage (intent, the in-scope decision, entities): turns without a reply."""
 
-    def __init__(self, classifier: Any, threshold: float | None = None) -> None:
-        self.classifier = classifier
-        self.threshold = threshold
+    def __init__(self, nlu: Any) -> None:
+        self.nlu = nlu
 
     @property
     def labels(self) -> list[str]:
-        self.classifier.warm_up()
-        return list(self.classifier.labels)
+        return self.nlu.labels
 
-    def __call__(self, messages: list[str]) -> list[tuple[Any, Any]]:
-        preds = self.classifier.run(messages, top_k=3)["predictions"]
-        threshold = self.threshold if self.threshold is not None else getattr(self.classifier, "threshold", None)
-        for p in preds:
-            p.in_scope = threshold is None or p.confidence >= threshold
-        return [(p, None) for p in preds]
+    def __call__(self, messages: list[str]) -> list[Any]:
+        from pipeline.assistant import clean_message
+        from pipeline.types import Turn
+
+        turns = []
+        for m in messages:
+            text, notes = clean_message(m, 10**9)
+            turns.append(Turn(message=m, text=text, notes=notes))
+        return self.nlu.run(turns)
 
 
 def complete_lines(path: Path) -> int:
@@ -79,19 +79,19 @@ def complete_lines(path: Path) -> int:
     return data[:end].count(b"\n")
 
 
-def _rouge(examples: Sequence[EvalExample], pairs: Sequence[tuple[Any, Any]]) -> tuple[list, list]:
+def _rouge(examples: Sequence[EvalExample], turns: Sequence[Any]) -> tuple[list, list]:
     """Filled references and ROUGE-L F1 for the examples with a reference (None elsewhere)."""
     refs: list[str | None] = [None] * len(examples)
     scores: list[float | None] = [None] * len(examples)
-    todo = [i for i, (ex, (_, reply)) in enumerate(zip(examples, pairs)) if ex.reference and reply is not None]
+    todo = [i for i, (ex, turn) in enumerate(zip(examples, turns)) if ex.reference and turn.reply is not None]
     if not todo:
         return refs, scores
     from evaluation.generation import rouge_l
     from training.generator_data import fill_reference
 
     for i in todo:
-        refs[i] = fill_reference(examples[i].reference, pairs[i][0].entities)
-    for i, s in zip(todo, rouge_l([pairs[i][1].text for i in todo], [refs[i] for i in todo])):
+        refs[i] = fill_reference(examples[i].reference, turns[i].entities)
+    for i, s in zip(todo, rouge_l([turns[i].reply.text for i in todo], [refs[i] for i in todo])):
         scores[i] = s["f"]
     return refs, scores
 
@@ -101,11 +101,11 @@ def predict_batch(runner: Runner, batch: Sequence[EvalExample], first: int, labe
 
     The batch function shared by the local loop below and the distributed engines (:mod:`evaluation.run_ray`).
     """
-    pairs = runner([ex.message for ex in batch])
-    refs, scores = _rouge(batch, pairs)
+    turns = runner([ex.message for ex in batch])
+    refs, scores = _rouge(batch, turns)
     keep_pii = bool(getattr(runner, "keep_pii", False))
-    return [make_record(first + j, ex, pred, reply, labels, rouge=scores[j], reference=refs[j], keep_pii=keep_pii)
-            for j, (ex, (pred, reply)) in enumerate(zip(batch, pairs))]
+    return [make_record(first + j, ex, turn, labels, rouge=scores[j], reference=refs[j], keep_pii=keep_pii)
+            for j, (ex, turn) in enumerate(zip(batch, turns))]
 
 
 def stream_predictions(runner: Runner, examples: Sequence[EvalExample], path: Path, *, batch_size: int,

@@ -116,14 +116,14 @@ class RayEngine:
         """The pipeline settings shipped to the workers; ``auto`` becomes the cached default model's folder."""
         rc = config.respond_config()
         if rc.nlu.model == "auto":
-            from pipeline.bootstrap import ensure_default_intent_model
+            from pipeline.nlu.bootstrap import ensure_default_intent_model
 
             rc.nlu.model = str(ensure_default_intent_model(progress=progress_enabled(progress)))
         return rc
 
     def labels(self, config: Any) -> list[str]:
         """The intent labels of the configured model, read in the driver (a missing model fails here, once)."""
-        from pipeline.nlu import IntentClassifier
+        from pipeline.nlu.classifier import IntentClassifier
 
         classifier = IntentClassifier(self.worker_respond_config(config, config.progress).nlu.model)
         classifier.warm_up()

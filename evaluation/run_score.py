@@ -29,6 +29,7 @@ from pipeline.types import to_dict
 
 OOS_LABELS = frozenset({"oos", "out_of_scope", "out-of-scope"})
 STAGES = ("nlu", "retrieval", "nlg", "ok")
+HANDOFF_INTENTS = frozenset({"contact_human_agent"})  # rows whose replies are a hand-off by design
 
 
 def stage_at_fault(rec: dict[str, Any], nlu_only: bool) -> tuple[str, str]:
@@ -41,6 +42,8 @@ def stage_at_fault(rec: dict[str, Any], nlu_only: bool) -> tuple[str, str]:
         return "nlu", "low_confidence"
     if nlu_only:
         return "ok", ""
+    if rec.get("route") == "handoff":  # a request for a person is handed off by design (reported separately)
+        return ("ok", "") if rec["gold"] in HANDOFF_INTENTS else ("nlu", "false_handoff")
     if not rec.get("snippet_has_gold_intent", False):
         return "retrieval", "no_gold_snippet"
     if rec["checks"]:
@@ -50,9 +53,9 @@ def stage_at_fault(rec: dict[str, Any], nlu_only: bool) -> tuple[str, str]:
     return "ok", ""
 
 
-def make_record(index: int, example: Any, prediction: Any, reply: Any, labels: set[str], rouge: float | None = None,
+def make_record(index: int, example: Any, turn: Any, labels: set[str], rouge: float | None = None,
                 reference: str | None = None, keep_pii: bool = False) -> dict[str, Any]:
-    """The JSON line of one example; ``reply`` is a :class:`pipeline.types.Reply` or None (NLU only).
+    """The JSON line of one example and its :class:`pipeline.types.Turn` (``turn.reply`` is None for NLU only).
 
     Emails, phone and card numbers in the message, reply, reference and entity texts are masked
     (:mod:`pipeline.privacy`) unless ``keep_pii``; entity offsets refer to the original message.
@@ -60,6 +63,7 @@ def make_record(index: int, example: Any, prediction: Any, reply: Any, labels: s
     from pipeline.privacy import mask_entities, mask_pii
 
     mask = (lambda text: text) if keep_pii else mask_pii  # noqa: E731
+    prediction, reply = turn.intent, turn.reply
     gold_oos = example.intent in OOS_LABELS or example.intent not in labels
     rec: dict[str, Any] = {
         "index": index, "message": mask(example.message), "gold": example.intent, "pred": prediction.label,
@@ -70,14 +74,14 @@ def make_record(index: int, example: Any, prediction: Any, reply: Any, labels: s
     }
     if len(example.intents) > 1:
         rec["gold_intents"] = list(example.intents)
-    entities = list(getattr(prediction, "entities", None) or [])
+    entities = list(turn.entities)
     if entities or getattr(example, "entities", None) is not None:
         shown = mask_entities(entities) if not keep_pii else [to_dict(e) for e in entities]
         rec["entities"] = [{**d, "confidence": round(float(d["confidence"]), 4)} for d in shown]
     if getattr(example, "entities", None) is not None:
         rec["gold_entities"] = [[kind, start, end] for kind, start, end in example.entities]
     if reply is not None:
-        snippets = reply.snippets
+        snippets = turn.snippets
         rec["snippets"] = [{"id": s.id, "score": None if s.score is None else round(float(s.score), 6),
                             "intents": list(s.intents)} for s in snippets]
         gold = set(example.intents)
@@ -88,7 +92,7 @@ def make_record(index: int, example: Any, prediction: Any, reply: Any, labels: s
             rec["gold_snippet_rank"] = first_relevant_rank([s.id for s in snippets], example.snippet_ids)
             rec["snippet_has_gold_intent"] = rec["gold_snippet_rank"] is not None
         rec.update(reply=mask(reply.text), generator=reply.generator, checks=list(reply.checks), fallback=reply.fallback,
-                   reply_words=len(reply.text.split()))
+                   reply_words=len(reply.text.split()), route=turn.route)
         if reference is not None:
             rec["reference"] = mask(reference)
             rec["rougeL_f"] = None if rouge is None else round(float(rouge), 6)
@@ -126,6 +130,9 @@ class Columns:
     fallback: list[bool] = field(default_factory=list)
     reply_words: list[int] = field(default_factory=list)
     checks_fired: Counter = field(default_factory=Counter)
+    handoff_gold: list[bool] = field(default_factory=list)  # per row with a reply: gold intent is a hand-off intent
+    handed_off: list[bool] = field(default_factory=list)  # per row with a reply: routed to a hand-off
+    rouge_gold: list[str] = field(default_factory=list)  # the gold intent of each ROUGE score
     gold_entities: list[list[tuple[str, int, int]]] = field(default_factory=list)
     pred_entities: list[list[tuple[str, int, int]]] = field(default_factory=list)
 
@@ -151,8 +158,11 @@ class Columns:
             self.ranks.append(rec["gold_snippet_rank"])
         if rec.get("rougeL_f") is not None:
             self.rouge.append(rec["rougeL_f"])
-        if rec["in_scope"]:
+            self.rouge_gold.append(rec["gold"])
+        if rec["in_scope"] and rec.get("route", "answer") == "answer":
             self.answered_passed.append(not rec["checks"])
+        self.handoff_gold.append(rec["gold"] in HANDOFF_INTENTS)
+        self.handed_off.append(rec.get("route") == "handoff")
         self.fallback.append(rec["fallback"] is not None)
         self.reply_words.append(rec["reply_words"])
         self.checks_fired.update(rec["checks"])
@@ -198,6 +208,15 @@ def entity_metrics(gold: list[list[tuple[str, int, int]]], pred: list[list[tuple
     return out
 
 
+def handoff_metrics(cols: Columns) -> dict[str, Any]:
+    """The rows a hand-off changes by design (gold ``contact_human_agent``), apart from the rest."""
+    gold, routed = np.array(cols.handoff_gold, dtype=bool), np.array(cols.handed_off, dtype=bool)
+    other = [r for r, g in zip(cols.rouge, cols.rouge_gold) if g not in HANDOFF_INTENTS]
+    return {"n_gold_handoff_intent": int(gold.sum()), "gold_handoff_intent_handed_off": int((gold & routed).sum()),
+            "other_rows_handed_off": int((~gold & routed).sum()),
+            "rougeL_f_other_rows": _mean(other), "n_other_rows_with_reference": len(other)}
+
+
 def compute_metrics(path: str | Path, labels: list[str], n_bins: int = 15) -> tuple[dict[str, Any], Columns]:
     """Metrics of every stage from a predictions file, and the columns they were computed from."""
     cols = Columns()
@@ -233,6 +252,7 @@ def compute_metrics(path: str | Path, labels: list[str], n_bins: int = 15) -> tu
             "fallback_rate": _mean(cols.fallback), "mean_reply_words": _mean(cols.reply_words),
             "checks_fired": dict(sorted(cols.checks_fired.items())),
         }
+        metrics["handoff"] = handoff_metrics(cols)
     metrics["end_to_end"] = {"stage_at_fault": {s: int(cols.stage.get(s, 0)) for s in STAGES},
                              "ok_rate": cols.stage.get("ok", 0) / n, "fault_reasons": dict(sorted(cols.reasons.items()))}
     return metrics, cols

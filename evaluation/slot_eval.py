@@ -23,7 +23,7 @@ def evaluate_slots(model: Any, tokenizer: Any, examples: Sequence[Any], batch_si
                    return_predictions: bool = False) -> dict[str, Any]:
     """Span P/R/F1 (exact span and type), per type, and intent accuracy when the model has an intent head."""
     from evaluation.spans import span_scores
-    from pipeline.slots import predict_words
+    from pipeline.nlu.slots import predict_words
 
     model.eval()
     probs, intent_logits = predict_words(model, tokenizer, [ex.words for ex in examples], batch_size, max_length)
@@ -64,7 +64,7 @@ def evaluate_slot_model(model_dir: str, data: str | None, split: str = "test", *
     """Load ``model_dir`` (SlotTagger) and score it on ``split`` of ``data`` (default: the data it was trained on)."""
     from evaluation.nlu import training_config
     from pipeline.errors import ConfigError
-    from pipeline.slots import SlotTagger
+    from pipeline.nlu.slots import SlotTagger
     from training.slot_data import load_slot_data
 
     trained = training_config(model_dir)

@@ -18,37 +18,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Iterable, Sequence
 
-
-def split_tag(tag: str) -> tuple[str, str]:
-    """``"B-city" -> ("B", "city")``; ``"O" -> ("O", "")``; ``"city"`` (no prefix) counts as ``("I", "city")``."""
-    if tag == "O" or not tag:
-        return "O", ""
-    if len(tag) > 2 and tag[1] == "-" and tag[0] in "BIES":
-        return tag[0], tag[2:]
-    return "I", tag
-
-
-def bio_spans(tags: Sequence[str]) -> list[tuple[str, int, int]]:
-    """Chunks of a tag sequence as ``(type, start, end)`` with ``end`` exclusive (conlleval rules).
-
-    ``E-``/``S-`` prefixes (BIOES) are read as ``I-``/``B-`` plus an end of chunk.
-    """
-    spans: list[tuple[str, int, int]] = []
-    kind, start = "", -1
-    for i, tag in enumerate(tags):
-        prefix, label = split_tag(tag)
-        begins = prefix in ("B", "S") or (prefix in ("I", "E") and label != kind)
-        if kind and (prefix == "O" or begins):
-            spans.append((kind, start, i))
-            kind = ""
-        if prefix != "O" and begins:
-            kind, start = label, i
-        if prefix in ("E", "S") and kind:
-            spans.append((kind, start, i + 1))
-            kind = ""
-    if kind:
-        spans.append((kind, start, len(tags)))
-    return spans
+from pipeline.nlu.words import bio_spans, split_tag  # noqa: F401  (re-exported: the chunking lives at answer time)
 
 
 def _prf(tp: int, n_pred: int, n_gold: int) -> dict[str, float | int]:

@@ -1,11 +1,15 @@
-"""The whole answer-time pipeline as one component: NLU -> retrieval -> reply -> guardrails.
+"""The assistant: a loop over its stages, the builder of the default ones, and the respond config.
 
-    >>> assistant = SupportAssistant(load_respond_config())     # doctest: +SKIP
-    >>> assistant.run(["I want a refund for order 12345"])["replies"][0].text  # doctest: +SKIP
+    >>> assistant = build_assistant(load_respond_config())                       # doctest: +SKIP
+    >>> assistant.answer(["I want a refund for order 12345"])[0].reply.text     # doctest: +SKIP
+    >>> conv = Conversation(); assistant.respond(conv, "where is my order 4471-22?")  # doctest: +SKIP
 
-Configuration is one YAML file with a section per stage (``nlu``,
-``retrieval``, ``nlg``), each validated by that stage's config dataclass, plus
-top-level ``max_chars``; see ``configs/respond/default.yaml``.
+:class:`SupportAssistant` runs each stage's ``run(turns) -> turns`` in order over one
+:class:`~pipeline.types.Turn` per message, timing each. :func:`build_assistant` makes the default stages
+(NLU, policy, retrieval, reply) from a :class:`RespondConfig`; ``pipeline.respond``, ``pipeline.chat``,
+``pipeline.serve`` and ``evaluation.run`` all build it this way. Configuration is one YAML file with a
+section per stage (``nlu``, ``policy``, ``retrieval``, ``nlg``, ``conversation``), each validated by that
+stage's config dataclass, plus top-level ``max_chars``; see ``configs/respond/default.yaml``.
 """
 from __future__ import annotations
 
@@ -15,53 +19,35 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, Sequence
 
 from pipeline.config import StageConfig, read_yaml
-from pipeline.entities import EntityExtractor
+from pipeline.conversation import Conversation, ConversationConfig
 from pipeline.errors import ConfigError, DataError, check_param
-from pipeline.guardrails import apply_guardrails
-from pipeline.nlg import GeneratorConfig, GroundedGenerator, build_generator, build_guardrails, clarification_reply, handoff_reply
-from pipeline.nlu import IntentClassifier
-from pipeline.retrieval import Retriever, RetrieverConfig
-from pipeline.types import IntentPrediction, Reply, Snippet
+from pipeline.nlu.stage import NLUConfig, NLUStage
+from pipeline.policy import PolicyConfig, PolicyStage
+from pipeline.reply.generators import GeneratorConfig
+from pipeline.reply.stage import ReplyStage
+from pipeline.retrieval.retriever import RetrieverConfig
+from pipeline.retrieval.stage import RetrievalStage
+from pipeline.types import Turn, TurnContext
 
 logger = logging.getLogger(__name__)
-request_logger = logging.getLogger("pipeline.requests")  # one line per message; shown with -v (see setup_logging)
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\ufeff]")
 
 
-@dataclass
-class NLUConfig(StageConfig):
-    model: str = field(default="auto", metadata={"help": "Intent model folder or Hub id; 'auto' = the cached default model, trained on first use."})
-    top_k: int = field(default=3, metadata={"help": "Intents kept in the ranking."})
-    batch_size: int = field(default=64, metadata={"help": "Messages per forward pass."})
-    max_length: int = field(default=128, metadata={"help": "Tokens per message seen by the classifier."})
-    threshold: float | None = field(default=None, metadata={"help": "Out-of-scope confidence threshold; unset = the one stored with the model."})
-    clarify_mass: float = field(default=0.5, metadata={"help": "Under the threshold: ask to clarify when the top-2 intents hold this much probability, else hand off."})
-    slot_model: str | None = field(default=None, metadata={"help": "Learned entity (slot) model folder from training.finetune_slots, merged with the patterns; unset = patterns only."})
-    entity_min_confidence: float = field(default=0.5, metadata={"help": "Learned entities under this confidence are dropped."})
-    keep_pii: bool = field(default=False, metadata={"help": "Log messages as they are; by default emails, phone and card numbers are masked in logs."})
-
-    def validate(self) -> None:
-        check_param("NLUConfig", "top_k", self.top_k, self.top_k >= 1, "an int >= 1")
-        check_param("NLUConfig", "batch_size", self.batch_size, self.batch_size >= 1, "an int >= 1")
-        if self.threshold is not None:
-            check_param("NLUConfig", "threshold", self.threshold, 0.0 <= self.threshold <= 1.0, "a float in [0, 1] or unset")
-        check_param("NLUConfig", "clarify_mass", self.clarify_mass, 0.0 <= self.clarify_mass <= 1.0, "a float in [0, 1]")
-        check_param("NLUConfig", "entity_min_confidence", self.entity_min_confidence,
-                    0.0 <= self.entity_min_confidence <= 1.0, "a float in [0, 1]")
-
-
-SECTIONS: dict[str, type[StageConfig]] = {"nlu": NLUConfig, "retrieval": RetrieverConfig, "nlg": GeneratorConfig}
+SECTIONS: dict[str, type[StageConfig]] = {"nlu": NLUConfig, "policy": PolicyConfig, "retrieval": RetrieverConfig,
+                                          "nlg": GeneratorConfig, "conversation": ConversationConfig}
 
 
 @dataclass
 class RespondConfig:
     nlu: NLUConfig = field(default_factory=NLUConfig)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
     retrieval: RetrieverConfig = field(default_factory=RetrieverConfig)
     nlg: GeneratorConfig = field(default_factory=GeneratorConfig)
+    conversation: ConversationConfig = field(default_factory=ConversationConfig)
     max_chars: int = 5000
 
     def __post_init__(self) -> None:
@@ -112,134 +98,78 @@ def clean_message(message: str, max_chars: int) -> tuple[str, list[str]]:
     return text, notes
 
 
+class Stage(Protocol):
+    name: str
+
+    def warm_up(self) -> None: ...
+
+    def run(self, turns: list[Turn]) -> list[Turn]: ...
+
+
 class SupportAssistant:
-    """Answer customer messages: ``run(messages) -> {"replies": [Reply]}``."""
+    """Answer messages: a loop over ``stages``, each ``run(turns) -> turns``, built by :func:`build_assistant`."""
 
-    def __init__(self, config: RespondConfig | None = None, *, progress: bool = False) -> None:
-        self.config = config or RespondConfig()
-        self.progress = progress
-        self.entities = EntityExtractor()
-        self.slots: Any = None
-        if self.config.nlu.slot_model:
-            from pipeline.slots import SlotTagger
+    def __init__(self, stages: Sequence[Stage], *, max_chars: int = 5000,
+                 conversation: ConversationConfig | None = None) -> None:
+        self.stages = list(stages)
+        self.max_chars = max_chars
+        self.conversation = conversation or ConversationConfig()
+        self._warm = False
 
-            self.slots = SlotTagger(self.config.nlu.slot_model, batch_size=self.config.nlu.batch_size,
-                                    min_confidence=self.config.nlu.entity_min_confidence)
-        self.classifier: IntentClassifier | None = None
-        self.retriever: Retriever | None = None
-        self.generator: Any = None
-        self.grounded = GroundedGenerator(max_snippets=self.config.nlg.max_snippets, max_sentences=self.config.nlg.max_sentences)
-        self.guardrails = build_guardrails(self.config.nlg)
-        self._contact: list[Snippet] = []
+    def stage(self, name: str) -> Any:
+        """The stage called ``name`` (nlu, policy, retrieval, nlg)."""
+        for stage in self.stages:
+            if stage.name == name:
+                return stage
+        raise KeyError(f"No stage {name!r}. Stages: {', '.join(s.name for s in self.stages)}.")
 
     def warm_up(self) -> None:
-        if self.classifier is not None:
-            return
-        cfg = self.config
-        model = cfg.nlu.model
-        if model == "auto":
-            from pipeline.bootstrap import ensure_default_intent_model
+        if not self._warm:
+            for stage in self.stages:
+                stage.warm_up()
+            self._warm = True
 
-            model = str(ensure_default_intent_model(progress=self.progress))
-        classifier = IntentClassifier(model, top_k=max(cfg.nlu.top_k, 2), batch_size=cfg.nlu.batch_size, max_length=cfg.nlu.max_length)
-        classifier.warm_up()
-        if self.slots is not None:
-            self.slots.warm_up()
-        generator = build_generator(cfg.nlg)
-        generator.warm_up()
-        retriever = Retriever(config=cfg.retrieval)
-        retriever.warm_up()
-        by_intent = retriever.kb.by_intent()
-        self._contact = (by_intent.get("contact_human_agent") or by_intent.get("contact_customer_service") or [])[:1]
-        self.classifier, self.generator, self.retriever = classifier, generator, retriever
-
-    def _threshold(self) -> float | None:
-        assert self.classifier is not None
-        return self.config.nlu.threshold if self.config.nlu.threshold is not None else self.classifier.threshold
-
-    def _low_confidence_reply(self, message: str, pred: IntentPrediction) -> tuple[str, str, str]:
-        """(text, generator, fallback) for a prediction under the threshold."""
-        mass = sum(p for _, p in pred.ranking[:2])
-        if re.search(r"[^\W\d_]{2,}", message) and mass >= self.config.nlu.clarify_mass:
-            return clarification_reply(message, pred, pred.entities), "clarification", "low_confidence"
-        return handoff_reply(message, self._contact), "handoff", "out_of_scope"
-
-    def _log_requests(self, texts: list[str], predictions: list[IntentPrediction]) -> None:
-        """One INFO line per message: the message (personal data masked unless nlu.keep_pii), intent, entities."""
-        from pipeline.privacy import mask_entities, mask_pii
-
-        keep = self.config.nlu.keep_pii
-        for text, pred in zip(texts, predictions):
-            ents = [f"{e.type}={e.text if keep else d['text']!s}@{e.start}:{e.end}({e.source})"
-                    for e, d in zip(pred.entities, mask_entities(pred.entities))]
-            request_logger.info("request %r -> %s (%.2f%s); entities: %s", text if keep else mask_pii(text), pred.label,
-                        pred.confidence, "" if pred.in_scope else ", under threshold", ", ".join(ents) or "none")
-
-    def run(self, messages: list[str]) -> dict[str, list[Reply]]:
-        cleaned = [clean_message(m, self.config.max_chars) for m in messages]  # an empty message: DataError
-        return self.run_cleaned([text for text, _ in cleaned], [notes for _, notes in cleaned])
-
-    def run_cleaned(self, texts: list[str], notes: list[list[str]]) -> dict[str, list[Reply]]:
-        """:meth:`run` on messages already passed through :func:`clean_message`, with its notes."""
+    def run(self, turns: list[Turn]) -> list[Turn]:
+        """Every stage over ``turns``, in order; ``timings_ms`` gets each stage's time per message."""
         self.warm_up()
-        assert self.classifier is not None and self.retriever is not None
-        cfg = self.config
-        n = max(len(texts), 1)
-        texts, notes = list(texts), [list(x) for x in notes]
-        timings: dict[str, float] = {}
+        n = max(len(turns), 1)
+        for stage in self.stages:
+            start = time.perf_counter()
+            turns = stage.run(turns)
+            per_message = round((time.perf_counter() - start) * 1000.0 / n, 3)
+            for turn in turns:
+                turn.timings_ms[stage.name] = per_message
+        return turns
 
-        start = time.perf_counter()
-        entities = self.entities.run(texts)["entities"]
-        if self.slots is not None:
-            from pipeline.slots import merge_entities
+    def turn(self, message: str, context: TurnContext | None = None) -> Turn:
+        """A new turn for ``message``, cleaned (an empty message is a DataError)."""
+        text, notes = clean_message(message, self.max_chars)
+        return Turn(message=str(message), text=text, notes=notes, context=context or TurnContext())
 
-            learned = self.slots.run(texts)["entities"]
-            entities = [merge_entities(p, m) for p, m in zip(entities, learned)]
-        predictions = self.classifier.run(texts, top_k=max(cfg.nlu.top_k, 2))["predictions"]
-        threshold = self._threshold()
-        for pred, ents in zip(predictions, entities):
-            pred.entities = ents
-            pred.in_scope = threshold is None or pred.confidence >= threshold
-            pred.ranking = pred.ranking[: cfg.nlu.top_k]
-        timings["nlu"] = time.perf_counter() - start
-        if request_logger.isEnabledFor(logging.INFO):
-            self._log_requests(texts, predictions)
+    def answer(self, messages: Sequence[str]) -> list[Turn]:
+        """Single messages, no conversation: one turn each."""
+        return self.run([self.turn(m) for m in messages])
 
-        answer = [i for i, p in enumerate(predictions) if p.in_scope]
-        start = time.perf_counter()
-        snippets: list[list[Snippet]] = [[] for _ in texts]
-        if answer:
-            found = self.retriever.run([texts[i] for i in answer], intents=[predictions[i] for i in answer])
-            for j, i in enumerate(answer):
-                snippets[i] = found["snippets"][j]
-                notes[i].extend(found["notes"][j])
-        timings["retrieval"] = time.perf_counter() - start
+    def respond(self, conversation: Conversation, message: str, now: float | None = None) -> Turn:
+        """The next turn of ``conversation`` (which takes the state back; the caller stores it)."""
+        return self.respond_many([(conversation, message)], now)[0]
 
-        start = time.perf_counter()
-        replies = [""] * len(texts)
-        generator_used = [self.generator.name] * len(texts)
-        fallback: list[str | None] = [None] * len(texts)
-        checks: list[list[str]] = [[] for _ in texts]
-        if answer:
-            sub = ([texts[i] for i in answer], [predictions[i] for i in answer], [snippets[i] for i in answer], [entities[i] for i in answer])
-            generated = self.generator.run(*sub)["replies"]
-            grounded = generated if self.generator.name == "grounded" else self.grounded.run(*sub)["replies"]
-            checked = apply_guardrails(generated, grounded, sub[0], sub[2], self.guardrails)
-            for j, i in enumerate(answer):
-                replies[i] = checked["replies"][j]
-                checks[i] = list(checked["results"][j].fired)
-                if checked["fallback"][j] and self.generator.name != "grounded":
-                    fallback[i], generator_used[i] = "guardrails", "grounded"
-        for i, pred in enumerate(predictions):
-            if not pred.in_scope:
-                replies[i], generator_used[i], fallback[i] = self._low_confidence_reply(texts[i], pred)
-                notes[i].append(f"intent confidence {pred.confidence:.2f} is under the threshold {threshold:.2f}")
-        timings["nlg"] = time.perf_counter() - start
+    def respond_many(self, items: Sequence[tuple[Conversation, str]], now: float | None = None) -> list[Turn]:
+        """One pipeline call over messages of different conversations (one message per conversation)."""
+        ids = [conv.id for conv, _ in items]
+        if len(set(ids)) != len(ids):
+            raise DataError("respond_many got two messages of one conversation; answer them one after the other.")
+        now = time.time() if now is None else now
+        turns = self.run([self.turn(m, conv.context(now, self.conversation)) for conv, m in items])
+        for (conv, _), turn in zip(items, turns):
+            conv.absorb(turn, now, self.conversation)
+        return turns
 
-        per_message = {k: round(v * 1000.0 / n, 3) for k, v in timings.items()}
-        out = [
-            Reply(text=replies[i], intent=predictions[i], snippets=snippets[i], generator=generator_used[i], checks=checks[i],
-                  fallback=fallback[i], timings_ms=dict(per_message), notes=notes[i], message=texts[i])
-            for i in range(len(texts))
-        ]
-        return {"replies": out}
+
+def build_assistant(config: RespondConfig | None = None, *, progress: bool = False) -> SupportAssistant:
+    """The default stages from ``config``: NLU, policy, retrieval and reply (models load in ``warm_up``)."""
+    config = config or RespondConfig()
+    retrieval = RetrievalStage(config.retrieval)
+    stages = [NLUStage(config.nlu, progress=progress), PolicyStage(config.policy), retrieval,
+              ReplyStage(config.nlg, kb=lambda: retrieval.kb, progress=progress)]
+    return SupportAssistant(stages, max_chars=config.max_chars, conversation=config.conversation)

@@ -1,4 +1,4 @@
-"""Length-sorted batching with dynamic padding (shared by inference and the fine-tuning scripts).
+"""Length-sorted batching, dynamic padding and mean pooling: the one home for every encoder pass (inference and training).
 
 Sorting by length inside shuffled chunks keeps padding small while the batch
 order stays random; the order of epoch ``e`` depends only on ``(seed, e)``, so
@@ -46,3 +46,9 @@ def pad_batch(sequences: Sequence[Sequence[int]], pad_id: int):
         input_ids[row, : len(seq)] = torch.as_tensor(seq, dtype=torch.long)
         mask[row, : len(seq)] = 1
     return input_ids, mask
+
+
+def mean_pool(hidden, attention_mask):
+    """Mean of the token vectors under the attention mask (sentence-transformers pooling)."""
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)

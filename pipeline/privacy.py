@@ -6,7 +6,7 @@
     'card [CARD], order 12345'
 
 Emails and phone numbers use the pattern extractor's own expressions
-(:mod:`pipeline.entities`), so what the pipeline calls a phone number is what is
+(:mod:`pipeline.nlu.entities`), so what the pipeline calls a phone number is what is
 masked. A card-like number is 13 to 19 digits, optionally grouped by spaces or
 dashes, that passes the Luhn check (payment card numbers do; an order number
 does so only by chance, one time in ten, and one the pattern extractor reads
@@ -39,7 +39,7 @@ def luhn_ok(digits: str) -> bool:
 
 def find_pii(text: str) -> list[tuple[int, int, str]]:
     """Non-overlapping ``(start, end, type)`` spans of emails, phone numbers and card-like numbers."""
-    from pipeline.entities import _PATTERNS
+    from pipeline.nlu.entities import _PATTERNS
 
     found: list[tuple[int, int, str]] = []
 
@@ -50,7 +50,7 @@ def find_pii(text: str) -> list[tuple[int, int, str]]:
     for pattern in _PATTERNS["email"]:
         for m in pattern.finditer(text):
             add(*m.span("v"), "email")
-    from pipeline.entities import extract_entities
+    from pipeline.nlu.entities import extract_entities
 
     labelled = [(e.start, e.end) for e in extract_entities(text) if e.type in ("order_number", "invoice_number")]
     for m in _CARD.finditer(text):

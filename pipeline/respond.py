@@ -4,13 +4,18 @@
     python -m pipeline.respond --json "Where is my parcel?"          # full trace
     printf 'cancel my order\\nhow do I reset my password\\n' | python -m pipeline.respond --json   # JSON Lines
     python -m pipeline.respond --config configs/respond/default.yaml --generator seq2seq --generator-model artifacts/generator "..."
+    python -m pipeline.respond --conversation chat.txt [--json]       # a scripted conversation, one customer message per line
 
 With no message argument, one message per line is read from stdin, and there is
 one output line per input line: a line with nothing to answer (blank, or only
 control characters) gets an empty line, or with ``--json`` a record
 ``{"line": N, "error": ...}``, and a warning on stderr. On a fresh install the first call trains the default intent
 model (about 3 minutes, once) and caches it; pass ``--intent-model DIR`` to use
-another one.
+another one. ``--json`` prints the whole :class:`~pipeline.types.Turn` of each message.
+
+``--conversation FILE`` replays one conversation: each line is the customer's next message, answered with the
+state of the lines before it (clarification answers, remembered order numbers, hand-off). An empty line is an
+error naming its line number (nothing is answered), so a script with a gap is fixed rather than half replayed.
 """
 from __future__ import annotations
 
@@ -20,7 +25,7 @@ import logging
 import sys
 
 from pipeline.errors import CliParser, ConfigError, DataError, cli_main
-from pipeline.types import Reply, to_dict
+from pipeline.types import Turn, to_dict
 from pipeline.utils import progress_enabled, setup_logging
 
 logger = logging.getLogger(__name__)
@@ -32,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Answer customer messages with a reply grounded in the store's policies.",
     )
     parser.add_argument("message", nargs="*", help="The customer message (words are joined). Omit to read one message per line from stdin.")
-    parser.add_argument("--json", action="store_true", help="Print the full trace as JSON (JSON Lines for stdin input).")
+    parser.add_argument("--json", action="store_true", help="Print each turn's full trace as JSON (JSON Lines for stdin or --conversation).")
+    parser.add_argument("--conversation", metavar="FILE", help="Replay a scripted conversation: one customer message per line.")
     parser.add_argument("--config", help="YAML config with nlu / retrieval / nlg sections (see configs/respond/default.yaml).")
     parser.add_argument("--intent-model", help="Intent model folder or Hub id (default: the cached bootstrap model).")
     parser.add_argument("--slot-model", help="Learned entity model folder (training.finetune_slots), merged with the patterns.")
@@ -48,8 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def format_plain(reply: Reply) -> str:
-    return reply.text
+def format_plain(turn: Turn) -> str:
+    return turn.reply.text if turn.reply is not None else ""
+
+
+def format_turn(turn: Turn, indent: int | None = None) -> str:
+    return json.dumps(to_dict(turn), indent=indent, ensure_ascii=False)
 
 
 def _batches(lines, size: int):
@@ -72,19 +82,50 @@ def _answer_lines(assistant, lines, batch_size: int, as_json: bool):
         cleaned: dict[int, tuple[str, list[str]]] = {}  # line number -> (text, notes), each line cleaned once
         for number, text in batch:
             try:
-                cleaned[number] = clean_message(text, assistant.config.max_chars)
+                cleaned[number] = clean_message(text, assistant.max_chars)
             except DataError:
                 logger.warning("Line %d has nothing to answer (it is blank or only control characters); "
                                "its output line is %s.", number, "an error record" if as_json else "empty")
-        found = assistant.run_cleaned([t for t, _ in cleaned.values()], [n for _, n in cleaned.values()]) \
-            if cleaned else {"replies": []}
-        replies = iter(found["replies"])
+        turns = iter(assistant.run([Turn(message=text, text=cleaned[number][0], notes=cleaned[number][1])
+                                    for number, text in batch if number in cleaned]))
         for number, _ in batch:
             if number not in cleaned:
                 yield json.dumps({"line": number, "error": "empty message"}) if as_json else ""
             else:
-                reply = next(replies)
-                yield json.dumps(to_dict(reply), ensure_ascii=False) if as_json else format_plain(reply)
+                turn = next(turns)
+                yield format_turn(turn) if as_json else format_plain(turn)
+
+
+def read_conversation(path: str) -> list[str]:
+    """The customer messages of a scripted conversation file; an empty line is a DataError naming it."""
+    from pathlib import Path
+
+    file = Path(path)
+    if not file.is_file():
+        raise DataError(f"The conversation file {path!r} does not exist. Pass a text file with one customer message per line.")
+    try:
+        lines = file.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise DataError(f"The conversation file {path!r} is not UTF-8 text (byte {exc.start}). Save it as UTF-8.") from None
+    while lines and not lines[-1].strip():
+        lines.pop()
+    empty = [i for i, line in enumerate(lines, start=1) if not line.strip()]
+    if empty:
+        raise DataError(f"Line {empty[0]} of {path} is empty: every line is the customer's next message. "
+                        "Remove the empty line(s) and retry.")
+    if not lines:
+        raise DataError(f"The conversation file {path!r} has no messages. Write one customer message per line.")
+    return lines
+
+
+def replay_conversation(assistant, lines: list[str], as_json: bool):
+    """Each line answered in turn with the conversation's state."""
+    from pipeline.conversation import Conversation
+
+    conversation = Conversation()
+    for line in lines:
+        turn = assistant.respond(conversation, line)
+        yield format_turn(turn) if as_json else format_plain(turn)
 
 
 @cli_main
@@ -93,21 +134,27 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(verbose=args.verbose, quiet=args.verbose == 0)
     if args.batch_size < 1:
         raise ConfigError(f"The '--batch-size' option must be an int >= 1. Got {args.batch_size}.")
-    from pipeline.assistant import SupportAssistant, load_respond_config  # heavy imports after --help / bad flags
+    from pipeline.assistant import build_assistant, load_respond_config  # heavy imports after --help / bad flags
 
+    lines = read_conversation(args.conversation) if args.conversation else None  # a bad file fails before models load
+    if lines is not None and args.message:
+        raise ConfigError("Pass either a message or --conversation FILE, not both.")
     overrides = {
         "nlu": {"model": args.intent_model, "slot_model": args.slot_model, "keep_pii": True if args.keep_pii else None},
         "nlg": {"generator": args.generator, "model": args.generator_model},
         "retrieval": {"top_k": args.top_k},
     }
-    config = load_respond_config(args.config, overrides)
-    assistant = SupportAssistant(config, progress=progress_enabled(args.progress))
+    assistant = build_assistant(load_respond_config(args.config, overrides), progress=progress_enabled(args.progress))
+    if lines is not None:
+        for line in replay_conversation(assistant, lines, args.json):
+            print(line, flush=True)
+        return 0
     if args.message:
         message = " ".join(args.message)
         if not message.strip():
             raise DataError('The message is empty or only whitespace. Pass a customer message, e.g. "Where is my order?".')
-        reply = assistant.run([message])["replies"][0]
-        print(json.dumps(to_dict(reply), indent=2, ensure_ascii=False) if args.json else format_plain(reply))
+        turn = assistant.answer([message])[0]
+        print(format_turn(turn, indent=2) if args.json else format_plain(turn))
         return 0
     if sys.stdin.isatty():
         print("Reading messages from stdin, one per line (Ctrl-D to finish)...", file=sys.stderr)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.embedding import EmbeddingCache, EncoderConfig, SentenceEncoder, text_hash
+from pipeline.retrieval.embedding import EmbeddingCache, EncoderConfig, SentenceEncoder, text_hash
 from pipeline.errors import ConfigError, ModelLoadError
 from tests.tiny_models import make_tiny_distilbert
 

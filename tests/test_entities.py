@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.entities import EntityExtractor, extract_entities, first_of
+from pipeline.nlu.entities import EntityExtractor, extract_entities, first_of
 
 
 def spans(message: str) -> list[tuple[str, str, int, int]]:

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from evaluation.generation import RetrievalBaseline, main, rouge_l, score_replies
-from pipeline.entities import extract_entities
-from pipeline.guardrails import Guardrails
+from pipeline.nlu.entities import extract_entities
+from pipeline.reply.guardrails import Guardrails
 from pipeline.types import Snippet
 from training.generator_data import GenerationExample
 
@@ -98,7 +98,7 @@ def test_cli_writes_metrics_table_and_predictions(tmp_path, capsys):
 def test_grounded_passes_guardrails_on_the_bitext_held_out_split():
     from training.data import shared_data_dir
     from training.generator_data import BITEXT_GENERATION_FILE, load_generation_splits
-    from pipeline.nlg import GroundedGenerator
+    from pipeline.reply.generators import GroundedGenerator
     from pipeline.types import IntentPrediction
 
     if not (shared_data_dir() / BITEXT_GENERATION_FILE).is_file():

@@ -170,7 +170,7 @@ def test_cli_with_injected_classifier_and_data(tmp_path, monkeypatch, capsys):
 
 
 def test_cli_missing_model_folder_is_one_line(tmp_path, capsys):
-    pytest.importorskip("pipeline.nlu")
+    pytest.importorskip("pipeline.nlu.classifier")
     rc = nlu.main(["--model", str(tmp_path / "no-such-model"), "--data", "bitext",
                    "--output-dir", str(tmp_path / "eval")])
     err = capsys.readouterr().err

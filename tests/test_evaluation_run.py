@@ -10,7 +10,7 @@ from evaluation import run as evalrun
 from evaluation.run import EvalRunConfig, resolve_config, run_evaluation
 from evaluation.run_score import iter_records
 from pipeline.errors import ConfigError, DataError
-from pipeline.types import IntentPrediction, Reply, Snippet
+from pipeline.types import IntentPrediction, Reply, Snippet, Turn
 from tests.tiny_models import make_tiny_intent_model
 
 INTENTS = ["get_refund", "track_order", "recover_password"]
@@ -47,8 +47,9 @@ class FakeRunner:
             snippets = [SNIPPETS[label]] if pred.in_scope else []
             checks = ["unsupported_numbers"] if "reset" in m else []
             text = "Your refund is issued in 5 days." if pred.in_scope else "Let me connect you with a person."
-            out.append((pred, Reply(text=text, intent=pred, snippets=snippets, checks=checks,
-                                    fallback=None if pred.in_scope else "out_of_scope", message=m)))
+            reply = Reply(text=text, checks=checks, fallback=None if pred.in_scope else "out_of_scope")
+            out.append(Turn(message=m, intent=pred, snippets=snippets, reply=reply,
+                            route="answer" if pred.in_scope else "out_of_scope"))
         return out
 
 
@@ -214,14 +215,14 @@ def test_cli_nlu_only_refuses_existing_folder_and_compares(tmp_path, capsys, dat
 
 
 class EntityRunner(FakeRunner):
-    """FakeRunner whose predictions carry pattern entities, as the assistant's do."""
+    """FakeRunner whose turns carry pattern entities, as the assistant's do."""
 
     def __call__(self, messages):
-        from pipeline.entities import extract_entities
+        from pipeline.nlu.entities import extract_entities
 
         out = super().__call__(messages)
-        for (pred, _), m in zip(out, messages):
-            pred.entities = extract_entities(m)
+        for turn, m in zip(out, messages):
+            turn.entities = extract_entities(m)
         return out
 
 

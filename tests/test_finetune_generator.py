@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.entities import extract_entities
+from pipeline.nlu.entities import extract_entities
 from pipeline.errors import ConfigError, DataError
-from pipeline.nlg import GeneratorConfig, Seq2SeqGenerator
+from pipeline.reply.generators import GeneratorConfig, Seq2SeqGenerator
 from pipeline.types import IntentPrediction, Snippet
 from tests.tiny_models import make_tiny_t5
 from training import finetune_generator, loop

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline import bootstrap
+from pipeline.nlu import bootstrap
 from pipeline.errors import ConfigError, DataError, ModelLoadError
-from pipeline.nlu import IntentClassifier
+from pipeline.nlu.classifier import IntentClassifier
 from tests.tiny_models import make_tiny_distilbert
 from training import loop
 from training.finetune_intent import IntentTrainer, IntentTrainingConfig, choose_threshold, main, simulated_oos_confidence

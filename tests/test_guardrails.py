@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from pipeline.errors import ConfigError
-from pipeline.guardrails import Guardrails, GuardrailResult, apply_guardrails, numbers_in
+from pipeline.reply.guardrails import Guardrails, GuardrailResult, apply_guardrails, numbers_in
 from pipeline.types import Snippet
 
 REFUND = Snippet(

@@ -75,14 +75,14 @@ def test_no_message_is_in_a_held_out_retrieval_set(examples, name):
 
 
 def test_bootstrap_recipe_trains_on_these_examples():
-    from pipeline.bootstrap import BOOTSTRAP_RECIPE, INTENT_EXAMPLES
+    from pipeline.nlu.bootstrap import BOOTSTRAP_RECIPE, INTENT_EXAMPLES
 
     assert INTENT_EXAMPLES == EXAMPLES_PATH and INTENT_EXAMPLES.is_file()
     assert BOOTSTRAP_RECIPE["--extra-train"] == str(INTENT_EXAMPLES) and int(BOOTSTRAP_RECIPE["--extra-train-repeat"]) >= 1
 
 
 def test_bootstrap_cache_folder_changes_with_the_examples_and_the_recipe(monkeypatch, tmp_path):
-    import pipeline.bootstrap as bootstrap
+    import pipeline.nlu.bootstrap as bootstrap
 
     monkeypatch.setenv("SUPPORT_CACHE_DIR", str(tmp_path))
     first = bootstrap.default_intent_model_dir()

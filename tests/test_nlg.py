@@ -8,18 +8,12 @@ import pytest
 
 from knowledge_base.intents import INTENTS
 from pipeline.errors import ConfigError, ModelLoadError, NotFittedError
-from pipeline.guardrails import Guardrails
-from pipeline.nlg import (
-    INTENT_PHRASES,
-    GeneratorConfig,
-    GroundedGenerator,
-    Seq2SeqGenerator,
-    build_generator,
-    clarification_reply,
-    handoff_reply,
-)
-from pipeline.prompts import DEFAULT_PROMPT_TEMPLATE, check_template, fit_prompt, format_slots, render_prompt
-from pipeline.entities import extract_entities
+from pipeline.reply.guardrails import Guardrails
+from pipeline.reply.fallbacks import clarification_reply, out_of_scope_reply
+from pipeline.reply.generators import GeneratorConfig, GroundedGenerator, Seq2SeqGenerator, build_generator
+from pipeline.reply.grounded import INTENT_PHRASES
+from pipeline.reply.prompts import DEFAULT_PROMPT_TEMPLATE, check_template, fit_prompt, format_slots, render_prompt
+from pipeline.nlu.entities import extract_entities
 from pipeline.types import IntentPrediction, Snippet
 from tests.tiny_models import make_tiny_t5
 
@@ -85,20 +79,20 @@ def test_grounded_without_snippets_still_replies_and_is_deterministic():
 
 def test_clarification_offers_top_two_topics():
     p = pred("get_refund", 0.3, [("get_refund", 0.3), ("track_refund", 0.2), ("cancel_order", 0.1)])
-    assert clarification_reply("money?", p) == (
+    assert clarification_reply(p) == (
         "I want to make sure I help you with the right thing. Is your question about getting a refund or about the "
         "status of a refund? A few more words about what you need, such as your order number, will help me answer."
     )
-    assert "Is your question about tracking an order?" in clarification_reply("x", IntentPrediction("track_order", 0.2))
+    assert "Is your question about tracking an order?" in clarification_reply(IntentPrediction("track_order", 0.2))
 
 
-def test_handoff_names_the_support_channel():
-    assert handoff_reply("asdfgh", [CONTACT]) == (
+def test_out_of_scope_reply_names_the_support_channel():
+    assert out_of_scope_reply([CONTACT]) == (
         "I'm sorry, I'm not sure I understood your request, and I'd rather not guess. The best way forward is to talk to "
         "a member of our customer service team, who can help you directly. "
         "You can reach customer service by phone at 1-800-555-0199 or by live chat."
     )
-    assert "support@northwindgoods.com" in handoff_reply("asdfgh")
+    assert "support@northwindgoods.com" in out_of_scope_reply()
 
 
 def test_unknown_generator_is_a_config_error():

@@ -9,6 +9,11 @@ import pytest
 
 from pipeline import respond
 from pipeline.assistant import RespondConfig, SupportAssistant, clean_message, load_respond_config
+from pipeline.nlu.stage import NLUStage
+from pipeline.policy import PolicyStage
+from pipeline.reply.grounded import second_person, split_sentences
+from pipeline.reply.stage import ReplyStage
+from pipeline.retrieval.stage import RetrievalStage
 from pipeline.errors import ConfigError, DataError
 from pipeline.types import IntentPrediction
 from tests.tiny_models import make_tiny_intent_model
@@ -20,54 +25,66 @@ class FakeClassifier:
     """Stands in for IntentClassifier: a fixed prediction per message keyword."""
 
     threshold = 0.5
+    labels = INTENTS
 
     def __init__(self, table: dict[str, tuple[str, float]]):
         self.table = table
 
-    def run(self, messages, top_k=3):
+    def run(self, messages, top_k=3, threshold=None):
+        cut = self.threshold if threshold is None else threshold
         preds = []
         for m in messages:
             label, conf = next((v for k, v in self.table.items() if k in m.lower()), ("track_order", 0.2))
             others = [x for x in INTENTS if x != label]
             rest = (1 - conf) / 2
-            preds.append(IntentPrediction(label, conf, [(label, conf), (others[0], rest), (others[1], rest)]))
+            preds.append(IntentPrediction(label, conf, [(label, conf), (others[0], rest), (others[1], rest)], conf >= cut))
         return {"predictions": preds}
 
 
-@pytest.fixture(scope="module")
-def assistant():
-    config = load_respond_config(None, {"nlu": {"model": "unused"}})
-    a = SupportAssistant(config)
-    from pipeline.retrieval import Retriever
+def fake_assistant(table: dict[str, tuple[str, float]], config=None, retrieval=None) -> SupportAssistant:
+    """The default stages around a FakeClassifier (no model to load), built as build_assistant builds them."""
+    config = config or load_respond_config(None, {"nlu": {"model": "unused"}})
+    retrieval = retrieval or RetrievalStage(config.retrieval)
+    stages = [NLUStage(config.nlu, classifier=FakeClassifier(table)), PolicyStage(config.policy), retrieval,
+              ReplyStage(config.nlg, kb=lambda: retrieval.kb)]
+    return SupportAssistant(stages, conversation=config.conversation)
 
-    a.retriever = Retriever(config=config.retrieval)
-    a.retriever.warm_up()
-    a._contact = a.retriever.kb.by_intent()["contact_human_agent"][:1]
-    a.generator = a.grounded
-    a.classifier = FakeClassifier({"refund": ("get_refund", 0.97), "password": ("recover_password", 0.95),
-                                   "parcel": ("track_order", 0.45)})
-    return a
+
+@pytest.fixture(scope="module")
+def retrieval():
+    stage = RetrievalStage(load_respond_config().retrieval)
+    stage.warm_up()
+    return stage
+
+
+@pytest.fixture(scope="module")
+def assistant(retrieval):
+    return fake_assistant({"refund": ("get_refund", 0.97), "password": ("recover_password", 0.95),
+                           "parcel": ("track_order", 0.45)}, retrieval=retrieval)
 
 
 def test_refund_reply_is_grounded_and_uses_order_number(assistant):
-    reply = assistant.run(["I want a refund for order 12345"])["replies"][0]
-    assert reply.intent.label == "get_refund" and reply.intent.in_scope
+    turn = assistant.answer(["I want a refund for order 12345"])[0]
+    reply = turn.reply
+    assert turn.intent.label == "get_refund" and turn.intent.in_scope and turn.route == "answer"
     assert "12345" in reply.text
-    assert reply.snippets and all("get_refund" in s.intents for s in reply.snippets)
-    assert all(s.score is not None for s in reply.snippets)
+    assert turn.snippets and all("get_refund" in s.intents for s in turn.snippets)
+    assert all(s.score is not None for s in turn.snippets)
     assert reply.fallback is None and reply.checks == [] and reply.generator == "grounded"
-    assert [e.text for e in reply.intent.entities] == ["12345"]
-    assert set(reply.timings_ms) == {"nlu", "retrieval", "nlg"}
-    # the reply quotes policy content: some sentence of a retrieved snippet appears in it (in second person or as is)
-    assert any(word in reply.text for s in reply.snippets for word in s.text.split() if any(c.isdigit() for c in word))
+    assert [e.text for e in turn.entities] == ["12345"]
+    assert set(turn.timings_ms) == {"nlu", "policy", "retrieval", "nlg"}
+    # the reply quotes the top snippet's first sentence, in second person
+    first = split_sentences(turn.snippets[0].text)[0]
+    assert second_person(first) in reply.text
 
 
-def test_low_confidence_asks_to_clarify_and_gibberish_is_handed_off(assistant):
-    low, gibberish = assistant.run(["where is my parcel", "?!?! 1234 ..."])["replies"]
-    assert low.fallback == "low_confidence" and low.generator == "clarification" and low.snippets == []
-    assert "Is your question about" in low.text
-    assert gibberish.fallback == "out_of_scope" and gibberish.generator == "handoff"
-    assert any("under the threshold 0.50" in n for n in low.notes)
+def test_low_confidence_asks_to_clarify_and_gibberish_is_out_of_scope(assistant):
+    low, gibberish = assistant.answer(["where is my parcel", "?!?! 1234 ..."])
+    assert low.reply.fallback == "low_confidence" and low.reply.generator == "clarification" and low.snippets == []
+    assert "Is your question about" in low.reply.text and low.route == "clarify"
+    assert [o.intent for o in low.reply.offered] == ["track_order", "get_refund"]
+    assert gibberish.reply.fallback == "out_of_scope" and gibberish.reply.generator == "out_of_scope"
+    assert any("under the out-of-scope threshold" in n for n in low.reply.notes)
 
 
 def test_clean_message():
@@ -103,9 +120,10 @@ def tiny_intent_model(tmp_path_factory) -> Path:
 def test_cli_json_trace_and_stdin_batch(monkeypatch, capsys, caplog, tiny_intent_model):
     assert respond.main(["--intent-model", str(tiny_intent_model), "--json", "I want a refund for order 12345"]) == 0
     trace = json.loads(capsys.readouterr().out)
-    assert set(trace) >= {"text", "intent", "snippets", "generator", "checks", "fallback", "timings_ms", "message"}
-    assert len(trace["intent"]["ranking"]) == 3 and trace["intent"]["entities"][0]["text"] == "12345"
-    assert trace["generator"] == "grounded" and len(trace["snippets"]) == 3
+    assert set(trace) == {"message", "text", "notes", "context", "intent", "entities", "query", "resolution", "route",
+                          "snippets", "reply", "status", "timings_ms"}
+    assert len(trace["intent"]["ranking"]) == 3 and trace["entities"][0]["text"] == "12345"
+    assert trace["reply"]["generator"] == "grounded" and len(trace["snippets"]) == 3
 
     # one output line per input line: a blank line, or one of control characters only, gets an error record
     stdin = "cancel my order\n\nreset my password please\r\n\x00\x07\n"
@@ -145,7 +163,7 @@ def test_the_respond_modules_import_no_training_code_and_no_scikit_learn():
     import subprocess
     import sys
 
-    code = ("import sys, pipeline.respond, pipeline.assistant, pipeline.retrieval; "
+    code = ("import sys, pipeline.respond, pipeline.assistant, pipeline.retrieval.retriever; "
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'training', 'sklearn', 'evaluation'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out == "[]\n"

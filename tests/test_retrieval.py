@@ -16,10 +16,10 @@ import pytest
 from evaluation.ranking import RankingEvaluator, first_relevant_rank, hit_at_k, reciprocal_rank
 from knowledge_base.loader import KnowledgeBase, KnowledgeBaseError
 from pipeline.errors import ConfigError, DataError, NotFittedError
-from pipeline.lexical import BM25, TfidfScorer
-from pipeline.retrieval import Retriever, RetrieverConfig, document_text, summary_text
+from pipeline.retrieval.lexical import BM25, TfidfScorer
+from pipeline.retrieval.retriever import Retriever, RetrieverConfig, document_text, summary_text
 from pipeline.types import IntentPrediction, Snippet
-from pipeline.vector_index import ExactIndex, FaissIndex, faiss_available, make_index
+from pipeline.retrieval.vector_index import ExactIndex, FaissIndex, faiss_available, make_index
 
 VOCAB = ("refund", "money", "password", "reset", "login", "cancel", "order", "fee", "ship", "days")
 
@@ -65,7 +65,7 @@ def cosine(a: str, b: str) -> float:
     return float(va @ vb)
 
 
-PLAIN = {"summary_weight": 0.0, "main_snippet_prior": 0.0}  # dense score = cosine of the full text only
+PLAIN = {"summary_weight": 0.0}  # dense score = cosine of the full text only
 
 
 @pytest.fixture
@@ -94,18 +94,17 @@ def test_document_and_summary_texts() -> None:
     assert summary_text(tagged) == "Refund timing?. money back, card" and summary_text(SNIPPETS[0]) == "Refund window"
 
 
-def test_summary_vector_mix_and_main_snippet_prior(tmp_path: Path) -> None:
+def test_summary_vector_mix(tmp_path: Path) -> None:
     snippets = [SNIPPETS[0], Snippet(id="refund-timing", intents=["check_refund_policy", "get_refund"],
                                      title="When the money arrives", text="Refund money reaches your card within 5 days.")]
-    r = Retriever(make_kb(snippets), encoder=KeywordEncoder(), cache_dir=str(tmp_path), summary_weight=0.5,
-                  main_snippet_prior=0.25)
+    r = Retriever(make_kb(snippets), encoder=KeywordEncoder(), cache_dir=str(tmp_path), summary_weight=0.5)
     msg = "when does my refund money arrive"
     out = r.run([msg], top_k=2)["snippets"][0]
     dense = {s.id: 0.5 * cosine(msg, document_text(s)) + 0.5 * cosine(msg, summary_text(s)) for s in snippets}
-    assert {s.id: s.score for s in out} == {"refund-window": round(dense["refund-window"] + 0.25, 4),
+    assert {s.id: s.score for s in out} == {"refund-window": round(dense["refund-window"], 4),
                                               "refund-timing": round(dense["refund-timing"], 4)}
     window = next(s for s in out if s.id == "refund-window")
-    assert window.reason == f"cosine {dense['refund-window']:.2f} + main snippet of 'check_refund_policy' +0.25"
+    assert window.reason == f"cosine {dense['refund-window']:.2f}"
     assert r.build_info["texts"] == 4 and r.build_info["encoded"] == 4
 
 
@@ -216,7 +215,7 @@ def test_cache_hit_and_partial_reembed(tmp_path: Path, caplog: pytest.LogCapture
     first.warm_up()
     assert enc.encoded_texts() == 4 and first.build_info["cache_hit"] is False
     second_enc = KeywordEncoder()
-    with caplog.at_level(logging.INFO, logger="pipeline.retrieval"):
+    with caplog.at_level(logging.INFO, logger="pipeline.retrieval.retriever"):
         second = Retriever(make_kb(), encoder=second_enc, cache_dir=cache, **PLAIN)
         second.warm_up()
     assert second_enc.encoded_texts() == 0 and second.build_info["cache_hit"] is True
@@ -260,7 +259,7 @@ def test_faiss_index_above_threshold_gives_the_exact_ranking(tmp_path: Path) -> 
 def test_faiss_index_is_cached_beside_the_vectors(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     Retriever(make_kb(), encoder=KeywordEncoder(), cache_dir=str(tmp_path), faiss_threshold=2).warm_up()
     assert len(list(tmp_path.glob("*.ivf.faiss"))) == 1
-    with caplog.at_level(logging.INFO, logger="pipeline.vector_index"):
+    with caplog.at_level(logging.INFO, logger="pipeline.retrieval.vector_index"):
         again = Retriever(make_kb(), encoder=KeywordEncoder(), cache_dir=str(tmp_path), faiss_threshold=2)
         again.warm_up()
     assert "Loaded the FAISS ivf index of 4 vectors" in caplog.text and again.index.kind == "faiss-ivf"
@@ -268,12 +267,12 @@ def test_faiss_index_is_cached_beside_the_vectors(tmp_path: Path, caplog: pytest
 
 
 def test_without_faiss_a_large_index_stays_exact_and_says_so_once(monkeypatch, caplog: pytest.LogCaptureFixture) -> None:
-    from pipeline import vector_index
+    from pipeline.retrieval import vector_index
 
     monkeypatch.setattr(vector_index, "faiss_available", lambda: False)
     monkeypatch.setattr(vector_index, "_warned_no_faiss", False)
     vecs = np.eye(12, 4, dtype=np.float32)
-    with caplog.at_level(logging.WARNING, logger="pipeline.vector_index"):
+    with caplog.at_level(logging.WARNING, logger="pipeline.retrieval.vector_index"):
         kinds = [make_index(vecs, faiss_threshold=10).kind, make_index(vecs, faiss_threshold=10, backend="torch").kind]
     assert kinds == ["exact-numpy", "exact-torch"]
     assert caplog.text.count("Knowledge base has 12 snippets (> faiss_threshold=10) but faiss is not installed") == 1
@@ -284,7 +283,7 @@ def test_a_damaged_faiss_cache_is_rebuilt(tmp_path: Path, caplog: pytest.LogCapt
     vecs = np.eye(8, dtype=np.float32)
     cache = tmp_path / "index.flat.faiss"
     cache.write_bytes(b"not a faiss index")
-    with caplog.at_level(logging.WARNING, logger="pipeline.vector_index"):
+    with caplog.at_level(logging.WARNING, logger="pipeline.retrieval.vector_index"):
         index = make_index(vecs, faiss_threshold=2, faiss_kind="flat", cache_path=cache)
     assert "is unreadable" in caplog.text and "rebuilding it" in caplog.text and index.kind == "faiss-flat"
     assert FaissIndex.load(cache, vecs, "flat").index.ntotal == 8  # rewritten whole
@@ -413,7 +412,7 @@ def test_evaluation_cli_writes_table_metrics_and_per_example_ranks(
     (tmp_path / "set.yaml").write_text(SET_YAML, encoding="utf-8")
     encoder = make_tiny_distilbert(tmp_path / "enc", [KB_YAML])
     (tmp_path / "cfg.yaml").write_text(f"encoder: {encoder}\nkb_path: {tmp_path / 'kb'}\n", encoding="utf-8")
-    monkeypatch.setattr("pipeline.nlu.IntentClassifier", FakeClassifier)
+    monkeypatch.setattr("pipeline.nlu.classifier.IntentClassifier", FakeClassifier)
     out = tmp_path / "run"
     code = cli.main(["--config", str(tmp_path / "cfg.yaml"), "--retrieval-set", str(tmp_path / "set.yaml"),
                      "--output-dir", str(out), "--intent-model", "fake", "--json", "-q"])

@@ -11,7 +11,7 @@ import pytest
 from evaluation.spans import bio_spans, entity_scores, span_scores
 from pipeline.errors import ConfigError, DataError
 from pipeline.privacy import luhn_ok, mask_entities, mask_pii
-from pipeline.slots import merge_entities, probs_to_entities
+from pipeline.nlu.slots import merge_entities, probs_to_entities
 from pipeline.types import Entity
 from training.slot_data import (check_bio, load_slot_data, match_span, read_bio_folder, read_span_file, spans_to_tags,
                                 tokenize_words)
@@ -204,7 +204,7 @@ def test_finetune_writes_artifact_and_learns_tiny_data(slot_model):
 
 
 def test_slot_tagger_gives_character_spans(slot_model):
-    from pipeline.slots import SlotTagger
+    from pipeline.nlu.slots import SlotTagger
 
     tagger = SlotTagger(slot_model)
     ents = tagger.run(["cancel order 4471 now", "hello there", ""])["entities"]
@@ -217,7 +217,7 @@ def test_slot_model_missing_or_corrupt(tmp_path, slot_model):
     import shutil
 
     from pipeline.errors import ModelLoadError
-    from pipeline.slots import SlotTagger
+    from pipeline.nlu.slots import SlotTagger
 
     with pytest.raises(ModelLoadError):
         SlotTagger(tmp_path / "nope").warm_up()
@@ -277,24 +277,21 @@ def test_mask_pii():
 
 
 def test_request_log_line_masks_email(caplog):
-    from pipeline.assistant import SupportAssistant, load_respond_config
-    from tests.test_respond import FakeClassifier
+    from tests.test_respond import fake_assistant
 
-    a = SupportAssistant(load_respond_config(None, {"nlu": {"model": "unused"}}))
-    a.classifier = FakeClassifier({"order": ("track_order", 0.3)})
-    a.retriever, a.generator = object(), a.grounded  # every message is under the threshold: no retrieval
+    a = fake_assistant({"order": ("track_order", 0.3)})  # every message is under the threshold: no retrieval
     message = "my order 4471-22 never arrived, write to me at ana@example.com"
     with caplog.at_level(logging.INFO, logger="pipeline.requests"):
-        reply = a.run([message])["replies"][0]
+        turn = a.answer([message])[0]
     line = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("request"))
     assert "ana@example.com" not in line and "[EMAIL]" in line and "order_number=4471-22@9:16(pattern)" in line
-    assert "4471-22" in reply.text  # the clarification acknowledges the order number
-    assert [(e.type, e.text, e.start, e.end) for e in reply.intent.entities] == [
+    assert "4471-22" in turn.reply.text  # the clarification acknowledges the order number
+    assert [(e.type, e.text, e.start, e.end) for e in turn.entities] == [
         ("order_number", "4471-22", 9, 16), ("email", "ana@example.com", 47, 62)]
-    a.config.nlu.keep_pii = True
+    a.stage("nlu").config.keep_pii = True
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="pipeline.requests"):
-        a.run([message])
+        a.answer([message])
     assert any("ana@example.com" in r.getMessage() for r in caplog.records)
 
 

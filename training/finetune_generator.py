@@ -7,8 +7,8 @@
 Pairs: (message, intent, knowledge-base snippets) -> Bitext reference reply,
 from the 4.5k file (:mod:`training.generator_data`: deduplicated, stratified
 80/10/10 split with ``--seed``; placeholders filled consistently on both
-sides). The source is the prompt of :mod:`pipeline.prompts` (the same template
-and truncation as :class:`pipeline.nlg.Seq2SeqGenerator` at answer time);
+sides). The source is the prompt of :mod:`pipeline.reply.prompts` (the same template
+and truncation as :class:`pipeline.reply.generators.Seq2SeqGenerator` at answer time);
 ``--snippets intent`` (default) needs no embeddings, ``--snippets retriever``
 uses the dense retriever filtered by the gold intent.
 
@@ -36,7 +36,7 @@ from pipeline.batching import length_sorted_batches, pad_batch
 from pipeline.config import StageConfig
 from pipeline.errors import DataError, ModelLoadError, check_param, cli_main
 from pipeline.hub import load_pretrained, resolve_model
-from pipeline.prompts import DEFAULT_PROMPT_TEMPLATE, check_template, fit_prompt
+from pipeline.reply.prompts import DEFAULT_PROMPT_TEMPLATE, check_template, fit_prompt
 from pipeline.utils import progress_enabled, set_seed, set_torch_threads
 from training.cli import run_training, training_parser
 from training.generator_data import SNIPPET_SOURCES, GenerationExample, load_generation_splits
@@ -199,7 +199,7 @@ class GeneratorTrainer:
         if n == 0:
             return {}
         from evaluation.generation import rouge_l
-        from pipeline.nlg import GeneratorConfig, Seq2SeqGenerator
+        from pipeline.reply.generators import GeneratorConfig, Seq2SeqGenerator
 
         gen = Seq2SeqGenerator(GeneratorConfig(generator="seq2seq", model=cfg.model, prompt_template=cfg.prompt_template,
                                                max_new_tokens=cfg.max_target_length, max_input_tokens=cfg.max_source_length,
@@ -224,7 +224,7 @@ class GeneratorTrainer:
                 title=f"Reply generator: {base_name} fine-tuned on Bitext customer support",
                 summary=(f"Seq2seq reply generator fine-tuned from `{base_name}` with `python -m training.finetune_generator` "
                          "on (message, intent, knowledge-base snippets) -> Bitext reference reply pairs. The prompt template "
-                         "is stored in `training_config.json` and used by `pipeline.nlg.Seq2SeqGenerator` when loading this folder."),
+                         "is stored in `training_config.json` and used by `pipeline.reply.generators.Seq2SeqGenerator` when loading this folder."),
                 data={"data": cfg.data or "bitext_customer_support_4.5k.csv (shared data)", "train_pairs": n_train,
                       "validation_pairs": n_val, "snippets": f"{cfg.snippets} (top {cfg.top_k})", "split_seed": cfg.seed},
                 metrics=flat,

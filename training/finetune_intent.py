@@ -35,8 +35,8 @@ from pipeline.batching import pad_batch
 from pipeline.config import StageConfig
 from pipeline.errors import DataError, check_param, cli_main
 from pipeline.hub import check_max_length, load_pretrained, resolve_model
-from pipeline.intent_model import build_intent_model
-from pipeline.nlu import CALIBRATION_FILE, batched_logits, embed_texts, softmax
+from pipeline.nlu.intent_model import build_intent_model
+from pipeline.nlu.classifier import CALIBRATION_FILE, batched_logits, embed_texts, softmax
 from pipeline.utils import progress_enabled, set_seed, set_torch_threads
 from training.cli import run_training, training_parser
 from training.data import IntentData, load_intent_data
@@ -301,7 +301,7 @@ class IntentTrainer:
                       **{k: v for k, v in data.meta.items() if isinstance(v, (int, float, str))}},
                 metrics=flat,
                 config=cfg.to_dict(),
-                usage=f"```python\nfrom pipeline.nlu import IntentClassifier\nclf = IntentClassifier('{cfg.output_dir}')\n"
+                usage=f"```python\nfrom pipeline.nlu.classifier import IntentClassifier\nclf = IntentClassifier('{cfg.output_dir}')\n"
                       "print(clf.run(['I want a refund'])['predictions'][0])\n```",
                 notes=f"Library versions at training time: {library_versions()}.",
             )

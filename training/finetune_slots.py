@@ -91,7 +91,7 @@ class SlotTrainer:
     def _load(self, data: SlotData):
         from transformers import AutoModel, AutoTokenizer
 
-        from pipeline.slot_model import SlotModel
+        from pipeline.nlu.slot_model import SlotModel
 
         ref = resolve_model(self.config.base_model, what="base model")
         tokenizer = load_pretrained(AutoTokenizer.from_pretrained, ref, what="base model tokenizer")
@@ -104,7 +104,7 @@ class SlotTrainer:
         return ref, tokenizer, SlotModel(encoder, data.tags, intents, dropout=self.config.dropout)
 
     def _encode(self, tokenizer: Any, model: Any, examples: list[SlotExample]) -> tuple[list[list[int]], list[list[int]], list[int]]:
-        from pipeline.slot_model import encode_words, piece_labels
+        from pipeline.nlu.slot_model import encode_words, piece_labels
 
         tag2id = {t: i for i, t in enumerate(model.tags)}
         intent2id = {t: i for i, t in enumerate(model.intents)}
@@ -196,7 +196,7 @@ class SlotTrainer:
                       "description": data.meta.get("description", "")},
                 metrics={**flat, **{f"test_f1_{k}": v["f1"] for k, v in per_type.items() if v["support"] >= 20}},
                 config=cfg.to_dict(),
-                usage=f"```python\nfrom pipeline.slots import SlotTagger\ntagger = SlotTagger('{cfg.output_dir}')\n"
+                usage=f"```python\nfrom pipeline.nlu.slots import SlotTagger\ntagger = SlotTagger('{cfg.output_dir}')\n"
                       "print(tagger.run(['cancel order 12345'])['entities'][0])\n```",
                 notes=f"Library versions at training time: {library_versions()}.",
             )

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from pipeline.entities import extract_entities, first_of
+from pipeline.nlu.entities import extract_entities, first_of
 from pipeline.errors import ConfigError, DataError, first_line
 from pipeline.types import Entity, Snippet
 from training.data import normalise, shared_data_dir
@@ -164,7 +164,7 @@ def attach_snippets(examples: list[GenerationExample], source: str = "intent", t
             ex.snippets = list(by_intent.get(ex.intent, []))[:top_k]
         return
     if retriever is None:
-        from pipeline.retrieval import Retriever
+        from pipeline.retrieval.retriever import Retriever
 
         retriever = Retriever(kb=kb, top_k=top_k)
     ranked = retriever.run([ex.message for ex in examples], intents=[ex.intent for ex in examples], top_k=top_k)["snippets"]
@@ -189,7 +189,7 @@ def load_generation_splits(path: str | Path | None = None, *, seed: int = 42, va
     out = {name: to_examples(parts[name]) for name in splits}
     retriever = None
     if snippets == "retriever":
-        from pipeline.retrieval import Retriever
+        from pipeline.retrieval.retriever import Retriever
 
         retriever = Retriever(kb=kb, top_k=top_k)
     for name in splits:

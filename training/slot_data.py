@@ -36,22 +36,16 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from pipeline.errors import DataError, check_param, first_line
+from pipeline.nlu.words import WORD_RE, tokenize_words  # noqa: F401  (re-exported for the data layer)
 from training.data import normalise, shared_data_dir
 from training.data_readers import canonical_split
 
 logger = logging.getLogger(__name__)
 
-WORD_RE = re.compile(r"\w+(?:[-'.@/+]\w+)*|[^\w\s]")
-"""Words: runs of word characters joined by - ' . @ / + (so 4471-22 and ana@example.com stay one word), or one symbol."""
 
 TEXT_COLUMNS = ("text", "instruction", "utterance", "message", "sentence")
 SPAN_COLUMNS = ("entity_type", "entity_value", "start_offset", "end_offset")
 VALUE_MATCHES = ("exact", "lenient")
-
-
-def tokenize_words(text: str) -> list[tuple[str, int, int]]:
-    """``[(word, start, end), ...]`` with ``text[start:end] == word``."""
-    return [(m.group(), m.start(), m.end()) for m in WORD_RE.finditer(text)]
 
 
 @dataclass
@@ -71,7 +65,7 @@ class SlotExample:
 
     def char_spans(self) -> list[tuple[str, int, int]]:
         """Gold entities as ``(type, start, end)`` character spans of ``text``."""
-        from evaluation.spans import bio_spans
+        from pipeline.nlu.words import bio_spans
 
         return [(kind, self.offsets[s][0], self.offsets[e - 1][1]) for kind, s, e in bio_spans(self.tags)]
 

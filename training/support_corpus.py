@@ -68,7 +68,7 @@ def support_texts(seed: int = 42, sources: Sequence[str] = SOURCES) -> dict[str,
         out["banking77"] = list(load_intent_data("banking77", seed=seed).train.texts)
     if "knowledge_base" in sources:
         from knowledge_base.loader import load_knowledge_base
-        from pipeline.retrieval import document_text
+        from pipeline.retrieval.retriever import document_text
 
         out["knowledge_base"] = [document_text(s) for s in load_knowledge_base().snippets]
     return {s: out[s] for s in sources}

@@ -11,7 +11,7 @@ knowledge-base hash). A lookup with the same knowledge-base hash and encoder is
 a cache hit; otherwise the newest entry for the same encoder lends every vector
 whose text is unchanged, and only new or edited texts are encoded.
 
-    python -c "from pipeline.embedding import SentenceEncoder; print(SentenceEncoder().encode(['Where is my refund?']).shape)"
+    python -c "from pipeline.retrieval.embedding import SentenceEncoder; print(SentenceEncoder().encode(['Where is my refund?']).shape)"
 """
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from pipeline.artifacts import atomic_write
+from pipeline.batching import length_sorted_batches, mean_pool
 from pipeline.config import StageConfig
 from pipeline.errors import check_param, first_line
 from pipeline.hub import ModelRef, load_pretrained, resolve_model
@@ -53,12 +54,6 @@ class EncoderConfig(StageConfig):
                     self.num_threads is None or self.num_threads >= 1, "None or an int >= 1")
 
 
-def mean_pool(hidden: Any, attention_mask: Any) -> Any:
-    """Mean of the token vectors under the attention mask (sentence-transformers pooling)."""
-    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-    return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
-
-
 class SentenceEncoder:
     """Texts -> (n, dim) float32 embeddings; the model is loaded in :meth:`warm_up` (or on first use)."""
 
@@ -69,11 +64,6 @@ class SentenceEncoder:
         self._ref: ModelRef | None = None
         self._tokenizer: Any = None
         self._model: Any = None
-
-    @classmethod
-    def from_config(cls, config: EncoderConfig) -> "SentenceEncoder":
-        return cls(config.model, batch_size=config.batch_size, max_length=config.max_length,
-                   normalize=config.normalize, num_threads=config.num_threads)
 
     @property
     def ref(self) -> ModelRef:
@@ -127,11 +117,8 @@ class SentenceEncoder:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
-        bs = self.config.batch_size
         with torch.inference_mode():
-            for start in range(0, len(order), bs):
-                idx = order[start:start + bs]
+            for idx in length_sorted_batches([len(t) for t in texts], self.config.batch_size, shuffle=False):
                 batch = self._tokenizer([texts[i] for i in idx], padding=True, truncation=True,
                                         max_length=self.config.max_length, return_tensors="pt")
                 pooled = mean_pool(self._model(**batch).last_hidden_state, batch["attention_mask"])

@@ -48,6 +48,7 @@ _PATTERNS: dict[str, list[re.Pattern[str]]] = {
             re.I,
         ),
         re.compile(r"(?:^|(?<=\s))#(?P<v>\d{4,})\b"),
+        re.compile(r"(?<![\w-])(?P<v>(?!INV)[A-Z]{2,4}-\d{6,})\b"),  # a store reference without a cue word: NW-48213377
     ],
     "amount": [
         re.compile(r"(?P<v>(?:[$€£]\s?|\b(?:usd|eur|gbp)\s?)(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d{1,2})?(?!\d|,\d))", re.I),

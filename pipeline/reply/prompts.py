@@ -88,6 +88,29 @@ def _largest_fitting(n: int, fits: Callable[[int], bool], low: int = 0) -> int |
     return lo
 
 
+def _cut_first_snippet(first: Snippet, fits: Callable[[list[Snippet]], bool], max_tokens: int,
+                       notes: list[str]) -> tuple[bool, list[Snippet]]:
+    """The first snippet alone, cut by sentences, then by words, to fit: ``(fits, [cut snippet])``.
+
+    When nothing fits, the snippet's first 8 words are kept (and ``fits`` is False).
+    """
+    def with_text(text: str) -> list[Snippet]:
+        return [Snippet(id=first.id, intents=first.intents, title=first.title, text=text or "...")]
+
+    sentences = _SENTENCE_END.split(first.text.strip())
+    j = _largest_fitting(len(sentences), lambda n: fits(with_text(" ".join(sentences[:n]))), low=1)
+    if j is not None:
+        notes.append(f"first snippet cut to {j} of {len(sentences)} sentence(s) to fit {max_tokens} tokens")
+        return True, with_text(" ".join(sentences[:j]))
+    tokens = first.text.split()
+    j = _largest_fitting(len(tokens), lambda n: fits(with_text(" ".join(tokens[:n]))), low=1)
+    if j is not None:
+        notes.append(f"first snippet cut mid-sentence to {j} words to fit {max_tokens} tokens")
+        return True, with_text(" ".join(tokens[:j]))
+    notes.append("first snippet cut to 8 words")
+    return False, with_text(" ".join(tokens[:8]))
+
+
 def fit_prompt(
     template: str,
     message: str,
@@ -128,24 +151,10 @@ def fit_prompt(
         snippets = snippets[:keep]
         if kept is not None:
             return build(n_words, snippets), notes
-    first = snippets[0] if snippets else None
-    if first is not None:
-        sentences = _SENTENCE_END.split(first.text.strip())
-
-        def with_text(text: str) -> list[Snippet]:
-            return [Snippet(id=first.id, intents=first.intents, title=first.title, text=text or "...")]
-
-        j = _largest_fitting(len(sentences), lambda n: ok(build(n_words, with_text(" ".join(sentences[:n])))), low=1)
-        if j is not None:
-            notes.append(f"first snippet cut to {j} of {len(sentences)} sentence(s) to fit {max_tokens} tokens")
-            return build(n_words, with_text(" ".join(sentences[:j]))), notes
-        tokens = first.text.split()
-        j = _largest_fitting(len(tokens), lambda n: ok(build(n_words, with_text(" ".join(tokens[:n])))), low=1)
-        if j is not None:
-            notes.append(f"first snippet cut mid-sentence to {j} words to fit {max_tokens} tokens")
-            return build(n_words, with_text(" ".join(tokens[:j]))), notes
-        snippets = with_text(" ".join(tokens[:8]))
-        notes.append("first snippet cut to 8 words")
+    if snippets:
+        prompt, snippets = _cut_first_snippet(snippets[0], lambda snips: ok(build(n_words, snips)), max_tokens, notes)
+        if prompt:
+            return build(n_words, snippets), notes
     m = _largest_fitting(n_words, lambda n: ok(build(n, snippets)), low=0)
     if m is not None:
         notes.append(f"message truncated further to {m} words to fit {max_tokens} tokens")

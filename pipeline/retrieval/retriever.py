@@ -1,13 +1,12 @@
 """Policy retrieval: snippets chosen by the predicted intent plus embedding cosine similarity.
 
-    python -c "from pipeline.retrieval import Retriever; r = Retriever(); r.warm_up(); \
+    python -c "from pipeline.retrieval.retriever import Retriever; r = Retriever(); r.warm_up(); \
 print(r.run(['I want my money back'], intents=['get_refund'])['snippets'][0][0].reason)"
 
 Each snippet is embedded twice by the sentence encoder: its full text (title,
 policy text, tags) and its short view (title and tags); the dense score is
-``(1 - summary_weight) * cos(full) + summary_weight * cos(short)``. Each
-intent's main snippet (the first one that lists the intent first) can get a
-``main_snippet_prior`` (0 by default). The intent is used, per ``intent_mode``, to **filter**
+``(1 - summary_weight) * cos(full) + summary_weight * cos(short)``. The intent is used, per
+``intent_mode``, to **filter**
 (rank only the snippets of the predicted intent(s)), to **boost** (add
 ``boost * p(intent)`` to their score) or not at all (``none``); a classifier's
 prediction contributes its top ``intent_top_n`` intents (in filter mode their
@@ -16,7 +15,7 @@ union, ordered with the same probability boost).
 (hybrid retrieval): ``(1 - w) * dense + w * bm25_norm``. Defaults were chosen on the
 development set ``knowledge_base/retrieval_dev.yaml`` (``python -m evaluation.retrieval --retrieval-set ...``).
 
-Vectors are cached on disk (see :class:`pipeline.embedding.EmbeddingCache`);
+Vectors are cached on disk (see :class:`pipeline.retrieval.embedding.EmbeddingCache`);
 above ``faiss_threshold`` snippets the dense candidates come from a FAISS index
 and are re-scored exactly.
 """
@@ -32,13 +31,13 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 
 from pipeline.config import StageConfig
-from pipeline.embedding import EmbeddingCache, SentenceEncoder
+from pipeline.retrieval.embedding import EmbeddingCache, SentenceEncoder
 from pipeline.errors import DataError, check_param
 from pipeline.types import IntentPrediction, Snippet
-from pipeline.vector_index import FAISS_KINDS, ExactIndex, VectorIndex, make_index
+from pipeline.retrieval.vector_index import FAISS_KINDS, ExactIndex, VectorIndex, make_index
 
 if TYPE_CHECKING:
-    from pipeline.lexical import BM25
+    from pipeline.retrieval.lexical import BM25
 
 logger = logging.getLogger(__name__)
 
@@ -67,14 +66,6 @@ def summary_text(snippet: Snippet) -> str:
     return snippet.title.strip() + (f". {', '.join(snippet.tags)}" if snippet.tags else "")
 
 
-def main_snippet_rows(snippets: Sequence[Snippet]) -> dict[int, str]:
-    """Row -> intent for each intent's main snippet: the first one (in KB order) that lists it first."""
-    mains: dict[str, int] = {}
-    for row, snip in enumerate(snippets):
-        mains.setdefault(snip.intents[0], row)
-    return {row: intent for intent, row in mains.items()}
-
-
 @dataclass
 class RetrieverConfig(StageConfig):
     """Settings of the policy retriever."""
@@ -86,8 +77,6 @@ class RetrieverConfig(StageConfig):
     intent_mode: str = field(default="filter", metadata={"help": "How the intent is used: filter | boost | none."})
     summary_weight: float = field(default=0.3,
         metadata={"help": "Weight a of the title + tags vector: dense = (1 - a) * cos(full text) + a * cos(title + tags)."})
-    main_snippet_prior: float = field(default=0.0,
-        metadata={"help": "Score added to each intent's main snippet (the first snippet that lists the intent first)."})
     boost: float = field(default=0.2,
         metadata={"help": "Score added to snippets of the predicted intent(s), times their probability (boost mode)."})
     intent_top_n: int = field(default=2,
@@ -115,7 +104,6 @@ class RetrieverConfig(StageConfig):
         check_param(name, "boost", self.boost, 0.0 <= self.boost <= 10.0, "a float in [0, 10]")
         check_param(name, "intent_top_n", self.intent_top_n, self.intent_top_n >= 1, "an int >= 1")
         check_param(name, "summary_weight", self.summary_weight, 0.0 <= self.summary_weight <= 1.0, "a float in [0, 1]")
-        check_param(name, "main_snippet_prior", self.main_snippet_prior, 0.0 <= self.main_snippet_prior <= 1.0, "a float in [0, 1]")
         check_param(name, "lexical_weight", self.lexical_weight, 0.0 <= self.lexical_weight <= 1.0, "a float in [0, 1]")
         check_param(name, "faiss_threshold", self.faiss_threshold, self.faiss_threshold >= 0, "an int >= 0")
         check_param(name, "faiss_index", self.faiss_index, self.faiss_index in FAISS_KINDS, f"one of {', '.join(FAISS_KINDS)}")
@@ -157,15 +145,13 @@ class Retriever:
         self.build_info: dict[str, Any] = {}
         self._rows_by_intent: dict[str, np.ndarray] = {}
         self._summary: np.ndarray | None = None
-        self._mains: dict[int, str] = {}
-        self._prior: np.ndarray | None = None  # None when main_snippet_prior is 0 (the default)
 
     def warm_up(self) -> None:
         """Load the KB (if not given) and encoder; read or build the embedding index."""
         if self.index is not None:
             return
         cfg = self.config
-        start, cpu_start = time.perf_counter(), time.process_time()
+        start = time.perf_counter()
         if self.kb is None:
             from knowledge_base.loader import load_knowledge_base
 
@@ -177,7 +163,20 @@ class Retriever:
             self.encoder = SentenceEncoder(cfg.encoder, batch_size=cfg.batch_size, num_threads=cfg.num_threads)
         if hasattr(self.encoder, "warm_up"):  # queries need it even when the index comes from the cache
             self.encoder.warm_up()
-        encoder_s = time.perf_counter() - start
+        self._build_index(time.perf_counter() - start)
+
+    def _vectors(self, ids: list[str], texts: list[str]) -> tuple[np.ndarray, bool, int, Path | None]:
+        """(vectors, cache hit, texts encoded, FAISS cache path) of the snippet texts, from the cache when it has them."""
+        cfg = self.config
+        if not cfg.use_cache:
+            return self.encoder.encode(texts), False, len(texts), None
+        cache = EmbeddingCache(cfg.cache_dir or default_cache_dir())
+        result = cache.get_or_build(self.encoder, ids, texts, self.kb.content_hash())
+        index_cache = result.path.with_suffix(f".{cfg.faiss_index}.faiss") if result.path else None
+        return result.vectors, result.hit, result.encoded, index_cache
+
+    def _build_index(self, encoder_s: float) -> None:
+        cfg = self.config
         start, cpu_start = time.perf_counter(), time.process_time()
         ids = [s.id for s in self.snippets]
         texts = [document_text(s) for s in self.snippets]
@@ -185,22 +184,11 @@ class Retriever:
         if cfg.summary_weight > 0:
             all_ids += [f"{i}#summary" for i in ids]
             all_texts += [summary_text(s) for s in self.snippets]
-        if cfg.use_cache:
-            cache = EmbeddingCache(cfg.cache_dir or default_cache_dir())
-            result = cache.get_or_build(self.encoder, all_ids, all_texts, self.kb.content_hash())
-            vectors, hit, encoded = result.vectors, result.hit, result.encoded
-            index_cache = result.path.with_suffix(f".{cfg.faiss_index}.faiss") if result.path else None
-        else:
-            vectors, hit, encoded, index_cache = self.encoder.encode(all_texts), False, len(all_texts), None
+        vectors, hit, encoded, index_cache = self._vectors(all_ids, all_texts)
         n = len(ids)
         self._summary = vectors[n:] if cfg.summary_weight > 0 else None
         self.index = make_index(vectors[:n], faiss_threshold=cfg.faiss_threshold, faiss_kind=cfg.faiss_index,
                                 cache_path=index_cache)
-        self._mains = main_snippet_rows(self.snippets)
-        self._prior = None
-        if cfg.main_snippet_prior > 0:
-            self._prior = np.zeros(n)
-            self._prior[list(self._mains)] = cfg.main_snippet_prior
         rows: dict[str, list[int]] = {}
         for row, snip in enumerate(self.snippets):
             for intent in snip.intents:
@@ -208,7 +196,7 @@ class Retriever:
         self._rows_by_intent = {k: np.asarray(v, dtype=np.int64) for k, v in rows.items()}
         if cfg.lexical_weight > 0:
             # scikit-learn is imported only when BM25 is mixed in (it would add a second to every start)
-            from pipeline.lexical import BM25
+            from pipeline.retrieval.lexical import BM25
 
             self.bm25 = BM25().fit(texts)
         seconds = time.perf_counter() - start
@@ -248,11 +236,9 @@ class Retriever:
             out_notes.append(notes)
         return {"snippets": out_snippets, "notes": out_notes}
 
-    def _rank_one(self, message: str, query: np.ndarray, weights: dict[str, float],
-                  prediction: IntentPrediction | None, k: int) -> tuple[list[Snippet], list[str]]:
-        cfg, index = self.config, self.index
-        assert index is not None
-        mode = cfg.intent_mode if weights else "none"
+    def _intent_mode(self, weights: dict[str, float], prediction: IntentPrediction | None) -> tuple[str, dict[str, float], list[str]]:
+        """(mode, the intents that have snippets -> weight, notes): filter falls back to none when it cannot apply."""
+        mode = self.config.intent_mode if weights else "none"
         notes: list[str] = []
         missing = [name for name in weights if name not in self._rows_by_intent]
         known = {name: w for name, w in weights.items() if name in self._rows_by_intent}
@@ -266,6 +252,13 @@ class Retriever:
                          + ("unfiltered dense retrieval" if fallback else "ignored"))
             if fallback:
                 mode = "none"
+        return mode, known, notes
+
+    def _rank_one(self, message: str, query: np.ndarray, weights: dict[str, float],
+                  prediction: IntentPrediction | None, k: int) -> tuple[list[Snippet], list[str]]:
+        cfg, index = self.config, self.index
+        assert index is not None
+        mode, known, notes = self._intent_mode(weights, prediction)
         lexical = None
         if cfg.lexical_weight > 0 and self.bm25 is not None:
             lexical = self.bm25.score([message])[0]
@@ -289,8 +282,6 @@ class Retriever:
             dense = (1.0 - a) * dense + a * (self._summary[rows] @ query).astype(np.float64)
         w = cfg.lexical_weight if lexical is not None else 0.0
         scores = (1.0 - w) * dense + (w * lexical[rows] if lexical is not None else 0.0)
-        if self._prior is not None:
-            scores = scores + self._prior[rows]
         boosts = np.zeros(len(rows))
         # boost mode; in filter mode a prediction's top-n probabilities also order the filtered intents
         if mode == "boost" or (mode == "filter" and prediction is not None and len(known) > 1):
@@ -311,8 +302,6 @@ class Retriever:
             why.append(f"cosine {dense[j]:.2f}")
             if lexical is not None and w > 0:
                 why.append(f"bm25 {lexical[row]:.2f} (weight {w:g})")
-            if self._prior is not None and self._prior[row] > 0:
-                why.append(f"main snippet of {self._mains[row]!r} +{self._prior[row]:g}")
             result.append(dataclasses.replace(snip, score=round(float(scores[j]), 4), reason=" + ".join(why)))
         return result, notes
 

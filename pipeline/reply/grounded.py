@@ -9,8 +9,11 @@ A grounded reply has three parts, all deterministic:
    second person and joined with connective sentences;
 3. a closing with a next step.
 
+The replies that are not policy answers (clarification, out of scope, hand-off) are in
+:mod:`pipeline.reply.fallbacks`.
+
 Every number it states comes from the message or the snippets, and its fixed
-phrases make no promise, so its replies pass :mod:`pipeline.guardrails` by
+phrases make no promise, so its replies pass :mod:`pipeline.reply.guardrails` by
 construction; it is also the fallback when a generated reply fails them.
 
     >>> from pipeline.types import Snippet
@@ -24,7 +27,7 @@ from __future__ import annotations
 import re
 from typing import Sequence
 
-from pipeline.entities import extract_entities, first_of
+from pipeline.nlu.entities import extract_entities, first_of
 from pipeline.errors import check_param
 from pipeline.types import Entity, IntentPrediction, Snippet
 
@@ -123,12 +126,6 @@ _SUBJECT_WORDS = frozenset(
     "payments delivery deliveries shipping parcels accounts passwords reviews complaints members gift cards "
     "customers standard express international monthly annual".split()
 )
-
-DEFAULT_SUPPORT_CHANNEL = (
-    "You can also reach our customer service team by phone at 1-800-555-0199, by live chat from the Help button "
-    "on the website or in the app, or by email at support@northwindgoods.com."
-)
-"""Hand-off channel when no contact snippet is passed (mirrors the fact sheet in knowledge_base/README.md)."""
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
 _THIRD_PERSON = [
@@ -235,43 +232,6 @@ def ground_reply(message: str, intent: str, snippets: Sequence[Snippet], entitie
     if not body:
         body = ["I don't have the policy details for this at hand, so the best next step is to ask our customer service team, who can look into it for you."]
     return " ".join([_opening(intent, entities), *body, _closing(intent)])
-
-
-def clarification_reply(message: str, prediction: IntentPrediction, entities: Sequence[Entity] = ()) -> str:
-    """Low confidence: ask the customer to clarify, offering the top two topics in plain words.
-
-    An order (or invoice) number found in the message is acknowledged, so the customer need not repeat it.
-    """
-    labels: list[str] = []
-    for label, _ in prediction.ranking or [(prediction.label, prediction.confidence)]:
-        if label not in labels:
-            labels.append(label)
-    if prediction.label not in labels:
-        labels.insert(0, prediction.label)
-    topics = [intent_phrase(lbl) for lbl in labels[:2]]
-    question = f"Is your question about {topics[0]} or about {topics[1]}?" if len(topics) > 1 else f"Is your question about {topics[0]}?"
-    order, invoice = first_of(entities, "order_number"), first_of(entities, "invoice_number")
-    if order or invoice:
-        noted = f"I have noted order {order}" if order else f"I have noted invoice {invoice}"
-        return (f"I want to make sure I help you with the right thing. {noted}. " + question +
-                " A few more words about what you need will help me answer.")
-    return ("I want to make sure I help you with the right thing. " + question +
-            " A few more words about what you need, such as your order number, will help me answer.")
-
-
-def handoff_reply(message: str, contact_snippets: Sequence[Snippet] | None = None) -> str:
-    """Out of scope or unreadable: hand the conversation to a person, with the support channel.
-
-    The channel sentence is the first sentence of ``contact_snippets[0]`` (pass
-    e.g. ``kb.by_intent()["contact_customer_service"][:1]``), else
-    :data:`DEFAULT_SUPPORT_CHANNEL`.
-    """
-    channel = DEFAULT_SUPPORT_CHANNEL
-    if contact_snippets:
-        sentences = [second_person(s) for s in split_sentences(contact_snippets[0].text)]
-        channel = sentences[0] if sentences else channel
-    return ("I'm sorry, I'm not sure I understood your request, and I'd rather not guess. "
-            "The best way forward is to talk to a member of our customer service team, who can help you directly. " + channel)
 
 
 class GroundedGenerator:

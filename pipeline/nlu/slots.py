@@ -4,11 +4,11 @@
     tagger.run(["cancel order 3707955617 for Anna Freeman"])["entities"][0]
     # [Entity(type='order_number', text='3707955617', start=13, end=23, confidence=0.99, source='model'), ...]
 
-Messages are split into words with :func:`training.slot_data.tokenize_words`
+Messages are split into words with :func:`pipeline.nlu.words.tokenize_words`
 (the split the model was trained on), each word is tagged from its first
 piece, BIO chunks become character spans, and an entity's confidence is the
 mean probability of its words' tags. :func:`merge_entities` combines these
-with the pattern extractor (:mod:`pipeline.entities`).
+with the pattern extractor (:mod:`pipeline.nlu.entities`).
 """
 from __future__ import annotations
 
@@ -18,8 +18,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from pipeline.batching import pad_batch
+from pipeline.batching import length_sorted_batches, pad_batch
 from pipeline.errors import check_param
+from pipeline.nlu.words import bio_spans, tokenize_words
 from pipeline.types import Entity
 
 logger = logging.getLogger(__name__)
@@ -33,16 +34,15 @@ def predict_words(model: Any, tokenizer: Any, batch_words: Sequence[Sequence[str
     """
     import torch
 
-    from pipeline.slot_model import encode_words
+    from pipeline.nlu.slot_model import encode_words
 
     n_tags = len(model.tags)
     out: list[np.ndarray] = [np.zeros((0, n_tags), dtype=np.float32)] * len(batch_words)
     intent_rows: list[np.ndarray] = []
-    order = sorted(range(len(batch_words)), key=lambda i: len(batch_words[i]))
     pad_id = tokenizer.pad_token_id or 0
     with torch.inference_mode():
-        for b in range(0, len(order), batch_size):
-            idx = order[b:b + batch_size]
+        for idx in length_sorted_batches([len(w) for w in batch_words], batch_size, shuffle=False):
+            idx = [int(i) for i in idx]
             ids, firsts = encode_words(tokenizer, [batch_words[i] or ["."] for i in idx], max_length)
             input_ids, mask = pad_batch(ids, pad_id)
             result = model(input_ids=input_ids, attention_mask=mask)
@@ -68,8 +68,6 @@ def predict_words(model: Any, tokenizer: Any, batch_words: Sequence[Sequence[str
 def probs_to_entities(text: str, offsets: Sequence[tuple[int, int]], probs: np.ndarray, tags: Sequence[str],
                       min_confidence: float = 0.0) -> list[Entity]:
     """Argmax tags -> BIO chunks -> character-span entities with mean tag probability as confidence."""
-    from evaluation.spans import bio_spans
-
     if len(offsets) == 0:
         return []
     best = probs.argmax(axis=1)
@@ -116,7 +114,7 @@ class SlotTagger:
         from transformers import AutoTokenizer
 
         from pipeline.hub import load_pretrained, resolve_model
-        from pipeline.slot_model import load_slot_model
+        from pipeline.nlu.slot_model import load_slot_model
 
         hint = "Train one with: python -m training.finetune_slots --data bitext --output-dir artifacts/slots-bitext"
         ref = resolve_model(self.model_ref, what="slot model")
@@ -130,8 +128,6 @@ class SlotTagger:
         return list(self.model.tags)
 
     def run(self, messages: Sequence[str]) -> dict[str, list[list[Entity]]]:
-        from training.slot_data import tokenize_words
-
         self.warm_up()
         split = [tokenize_words(m) for m in messages]
         probs, _ = predict_words(self.model, self.tokenizer, [[w for w, _, _ in ws] for ws in split],

@@ -5,7 +5,7 @@
     'get_refund'
 
 The model folder is the one written by ``python -m training.finetune_intent``
-(see :mod:`pipeline.intent_model`: encoder weights, pooling + linear head,
+(see :mod:`pipeline.nlu.intent_model`: encoder weights, pooling + linear head,
 tokenizer, ``config.json`` with ``id2label``) and ``calibration.json`` holding the temperature fitted on the
 validation split and the out-of-scope confidence threshold chosen there.
 """
@@ -62,7 +62,7 @@ def batched_logits(model: Any, tokenizer: Any, messages: Sequence[str], batch_si
 
 
 def embed_texts(model: Any, tokenizer: Any, messages: Sequence[str], batch_size: int, max_length: int) -> np.ndarray:
-    """Pooled sentence embeddings of an :class:`~pipeline.intent_model.IntentModel`, shape (n, hidden)."""
+    """Pooled sentence embeddings of an :class:`~pipeline.nlu.intent_model.IntentModel`, shape (n, hidden)."""
     return _batched(model.embed, tokenizer, messages, batch_size, max_length, model.config.hidden_size)
 
 
@@ -105,7 +105,7 @@ class IntentClassifier:
         ref = resolve_model(self.model, what="intent model")  # a missing folder fails before heavy imports
         from transformers import AutoTokenizer
 
-        from pipeline.intent_model import load_intent_model
+        from pipeline.nlu.intent_model import load_intent_model
         from pipeline.utils import set_torch_threads
 
         set_torch_threads(self.num_threads)
@@ -146,17 +146,23 @@ class IntentClassifier:
         """Calibrated probabilities (temperature applied), shape (n, n_labels)."""
         return softmax(self.logits(messages), self.temperature)
 
-    def run(self, messages: Sequence[str], top_k: int | None = None, return_probs: bool = False) -> dict[str, Any]:
-        """Predict intents: ``{"predictions": [IntentPrediction, ...]}`` (+ ``"probabilities"``)."""
+    def run(self, messages: Sequence[str], top_k: int | None = None, return_probs: bool = False,
+            threshold: float | None = None) -> dict[str, Any]:
+        """Predict intents: ``{"predictions": [IntentPrediction, ...]}`` (+ ``"probabilities"``).
+
+        This is the one in-scope decision: a prediction is in scope when its confidence reaches ``threshold``,
+        by default the one stored with the model (no threshold: always in scope).
+        """
         k = self.top_k if top_k is None else top_k
         check_param("IntentClassifier", "top_k", k, isinstance(k, int) and k >= 1, "an int >= 1")
         probs = self.predict_proba(messages)
+        cut = self.threshold if threshold is None else threshold
         predictions = []
         for row in probs:
             top = np.argsort(-row, kind="stable")[: min(k, len(self.labels))]
             best = int(top[0])
             confidence = min(float(row[best]), 1.0)
-            in_scope = self.threshold is None or confidence >= self.threshold
+            in_scope = cut is None or confidence >= cut
             ranking = [(self.labels[int(j)], float(row[int(j)])) for j in top]
             predictions.append(IntentPrediction(self.labels[best], confidence, ranking, in_scope))
         result: dict[str, Any] = {"predictions": predictions}

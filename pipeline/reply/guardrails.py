@@ -140,12 +140,6 @@ class Guardrails:
         self.max_words = max_words
         self.checks = tuple(checks)
 
-    @classmethod
-    def from_config(cls, config: object) -> "Guardrails":
-        """Build from any config with ``min_words``, ``max_words`` and ``guardrail_checks`` fields."""
-        return cls(min_words=config.min_words, max_words=config.max_words,  # type: ignore[attr-defined]
-                   checks=tuple(getattr(config, "guardrail_checks", CHECKS)))
-
     def warm_up(self) -> None:
         """Nothing to load; present for the component interface."""
 

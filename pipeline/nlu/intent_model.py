@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from pipeline.embedding import mean_pool
+from pipeline.batching import mean_pool
 from pipeline.errors import ModelLoadError, check_param, first_line
 
 HEAD_CONFIG = "intent_head.json"

@@ -19,7 +19,7 @@ from typing import Any, Sequence
 
 import torch
 
-from pipeline.embedding import mean_pool
+from pipeline.batching import mean_pool
 from pipeline.errors import ModelLoadError, first_line
 
 HEAD_CONFIG = "slot_head.json"

@@ -1,6 +1,6 @@
 """Lexical scorers over a small corpus: Okapi BM25 and TF-IDF cosine (scikit-learn estimators).
 
-    from pipeline.lexical import BM25
+    from pipeline.retrieval.lexical import BM25
     bm25 = BM25().fit(["Refunds take 5 days.", "Reset your password from the login page."])
     bm25.score(["how long does a refund take"])   # (1, 2) array, higher is better
 

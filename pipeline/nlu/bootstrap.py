@@ -33,7 +33,7 @@ from pipeline.utils import cache_root
 logger = logging.getLogger(__name__)
 
 BOOTSTRAP_NAME = "intent-bitext-kb-bootstrap"  # the cache folder is this name plus recipe_key()
-INTENT_EXAMPLES = Path(__file__).resolve().parent.parent / "knowledge_base" / "intent_examples.yaml"
+INTENT_EXAMPLES = Path(__file__).resolve().parents[2] / "knowledge_base" / "intent_examples.yaml"
 BOOTSTRAP_RECIPE: dict[str, str] = {
     "--data": "bitext",
     "--base-model": "default",

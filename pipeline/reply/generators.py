@@ -1,23 +1,23 @@
 """Reply generation: the ``grounded`` realizer (offline default) or any Hugging Face seq2seq model.
 
-    python -c "from pipeline.nlg import *; from pipeline.types import *; g = build_generator(GeneratorConfig()); \\
+    python -c "from pipeline.reply.generators import *; from pipeline.types import *; g = build_generator(GeneratorConfig()); \\
         print(g.run(['refund for order 12345'], [IntentPrediction('get_refund', 0.9)], \\
         [[Snippet('s', ['get_refund'], 'Refunds', 'Refunds take 5 days.')]])['replies'][0])"
 
 ``build_generator(config)`` returns a component with ``warm_up()`` and
 ``run(messages, intents, snippets, entities=None) -> {"replies", "notes"}``:
 
-- :class:`~pipeline.grounded.GroundedGenerator` (``generator: grounded``)
+- :class:`~pipeline.reply.grounded.GroundedGenerator` (``generator: grounded``)
   composes the reply from an intent-aware opening, the retrieved snippets and
   the values found in the message; no model, deterministic.
 - :class:`Seq2SeqGenerator` (``generator: seq2seq``) renders
   ``prompt_template`` (fields ``{message} {intent} {snippets} {slots}``), cuts it
-  to ``max_input_tokens`` keeping the policy text (:mod:`pipeline.prompts`) and
+  to ``max_input_tokens`` keeping the policy text (:mod:`pipeline.reply.prompts`) and
   decodes greedily (``num_beams: 1``) or with beam search. The checkpoint is a
   Hub id or a local folder, loaded offline-first: when it is not available,
   ``warm_up`` fails at once with one line naming how to supply it.
 
-Generated replies are then checked by :mod:`pipeline.guardrails`; a reply that
+Generated replies are then checked by :mod:`pipeline.reply.guardrails`; a reply that
 fails falls back to the grounded reply (see ``apply_guardrails``).
 """
 from __future__ import annotations
@@ -27,29 +27,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from pipeline.batching import length_sorted_batches
 from pipeline.config import StageConfig
 from pipeline.errors import ConfigError, ModelLoadError, NotFittedError, check_param
-from pipeline.grounded import (  # noqa: F401  (re-exported: the public NLG API lives here)
-    DEFAULT_SUPPORT_CHANNEL,
-    INTENT_PHRASES,
-    GroundedGenerator,
-    clarification_reply,
-    ground_reply,
-    handoff_reply,
-    intent_phrase,
-)
-from pipeline.guardrails import CHECKS, Guardrails, GuardrailResult, apply_guardrails  # noqa: F401
+from pipeline.reply.grounded import GroundedGenerator
+from pipeline.reply.guardrails import CHECKS, Guardrails
 from pipeline.hub import load_pretrained, resolve_model
-from pipeline.prompts import DEFAULT_PROMPT_TEMPLATE, check_template, fit_prompt
+from pipeline.reply.prompts import DEFAULT_PROMPT_TEMPLATE, check_template, fit_prompt
 from pipeline.types import Entity, IntentPrediction, Snippet
 
 logger = logging.getLogger(__name__)
 
-__all__ = [
-    "GENERATORS", "GeneratorConfig", "Generator", "build_generator", "build_guardrails", "GroundedGenerator", "Seq2SeqGenerator",
-    "INTENT_PHRASES", "DEFAULT_SUPPORT_CHANNEL", "clarification_reply", "handoff_reply", "ground_reply", "intent_phrase",
-    "Guardrails", "GuardrailResult", "apply_guardrails",
-]
+__all__ = ["GENERATORS", "GeneratorConfig", "Generator", "build_generator", "build_guardrails", "GroundedGenerator", "Seq2SeqGenerator"]
 
 GENERATORS = ("grounded", "seq2seq")
 
@@ -173,7 +162,7 @@ class Seq2SeqGenerator:
         """The fitted prompt and truncation notes of every message."""
         if self.tokenizer is None:
             raise NotFittedError("Seq2SeqGenerator is not warmed up: call warm_up() before run().")
-        from pipeline.entities import extract_entities
+        from pipeline.nlu.entities import extract_entities
 
         prompts, notes = [], []
         for i, (message, pred, snips) in enumerate(zip(messages, intents, snippets)):
@@ -200,11 +189,10 @@ class Seq2SeqGenerator:
 
         self.warm_up()
         cfg = self.config
-        order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
         out: list[str] = [""] * len(prompts)
         bar = tqdm(total=len(prompts), desc="generating", unit="reply", disable=not self.progress, dynamic_ncols=True)
-        for start in range(0, len(order), cfg.batch_size):
-            idx = order[start : start + cfg.batch_size]
+        for idx in length_sorted_batches([len(p) for p in prompts], cfg.batch_size, shuffle=False):
+            idx = [int(i) for i in idx]
             enc = self.tokenizer([prompts[i] for i in idx], return_tensors="pt", padding=True, truncation=True,
                                  max_length=cfg.max_input_tokens).to(self.device)
             kwargs: dict[str, Any] = {"num_beams": cfg.num_beams, "max_new_tokens": cfg.max_new_tokens, "do_sample": False}

@@ -1,0 +1,172 @@
+"""The NLU stage: intent (with the one in-scope decision) and entities for every turn, read in context.
+
+    stage = NLUStage(NLUConfig(model="artifacts/intent-bitext"))
+    turns = stage.run([Turn("I want a refund for order 12345")])
+    turns[0].intent.label, turns[0].entities[0].text      # ('get_refund', '12345')
+
+For each turn: the pattern entities (merged with a learned slot tagger's when ``slot_model`` is set), then
+the intent. With conversation context (:class:`~pipeline.types.TurnContext`):
+
+- after a clarification question, the message is first read as its answer: an ordinal ("the second one"),
+  the offered topic's own words ("tracking", "cancel it"), or the classifier putting an offered intent first.
+  The original question is then what retrieval and the reply answer (``turn.query``). Anything else is a new
+  message;
+- a short follow-up with little content of its own ("and how long does that take?") is classified together
+  with the previous turn, unless the message alone is confidently in scope; the trace says which.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipeline.config import StageConfig
+from pipeline.errors import check_param
+from pipeline.nlu.context import answer_by_words, looks_like_follow_up, words
+from pipeline.nlu.entities import extract_entities
+from pipeline.types import IntentPrediction, Offer, Turn
+
+logger = logging.getLogger(__name__)
+request_logger = logging.getLogger("pipeline.requests")  # one line per message; shown with -v (see setup_logging)
+
+
+@dataclass
+class NLUConfig(StageConfig):
+    model: str = field(default="auto", metadata={"help": "Intent model folder or Hub id; 'auto' = the cached default model, trained on first use."})
+    top_k: int = field(default=3, metadata={"help": "Intents kept in the ranking."})
+    batch_size: int = field(default=64, metadata={"help": "Messages per forward pass."})
+    max_length: int = field(default=128, metadata={"help": "Tokens per message seen by the classifier."})
+    threshold: float | None = field(default=None, metadata={"help": "Out-of-scope confidence threshold; unset = the one stored with the model."})
+    slot_model: str | None = field(default=None, metadata={"help": "Learned entity (slot) model folder from training.finetune_slots, merged with the patterns; unset = patterns only."})
+    entity_min_confidence: float = field(default=0.5, metadata={"help": "Learned entities under this confidence are dropped."})
+    follow_up_keep: float = field(default=0.9, metadata={"help": "A short follow-up is read alone when its own confidence reaches this, else with the previous turn."})
+    keep_pii: bool = field(default=False, metadata={"help": "Log messages as they are; by default emails, phone and card numbers are masked in logs."})
+
+    def validate(self) -> None:
+        check_param("NLUConfig", "top_k", self.top_k, self.top_k >= 1, "an int >= 1")
+        check_param("NLUConfig", "batch_size", self.batch_size, self.batch_size >= 1, "an int >= 1")
+        if self.threshold is not None:
+            check_param("NLUConfig", "threshold", self.threshold, 0.0 <= self.threshold <= 1.0, "a float in [0, 1] or unset")
+        for name in ("entity_min_confidence", "follow_up_keep"):
+            value = getattr(self, name)
+            check_param("NLUConfig", name, value, 0.0 <= value <= 1.0, "a float in [0, 1]")
+
+
+def answer_by_ranking(text: str, prediction: IntentPrediction, offered: list[Offer]) -> str | None:
+    """The offered intent the classifier reads in a clarification answer: its first choice, or for a short
+    answer ("where it is") an offered intent in its top 3 when its first choice is out of scope."""
+    names = [o.intent for o in offered]
+    if prediction.label in names:
+        return prediction.label
+    if len(words(text)) <= 4 and not prediction.in_scope:
+        return next((label for label, _ in prediction.ranking[:3] if label in names), None)
+    return None
+
+
+class NLUStage:
+    """Component: ``run(turns) -> turns`` fills ``intent``, ``entities``, ``query`` and ``resolution``."""
+
+    name = "nlu"
+
+    def __init__(self, config: NLUConfig | None = None, *, classifier: Any = None, slots: Any = None,
+                 progress: bool = False) -> None:
+        self.config = config or NLUConfig()
+        self.classifier = classifier  # an IntentClassifier (or anything with .run(texts, top_k, threshold=...))
+        self.slots = slots
+        self.progress = progress
+
+    def warm_up(self) -> None:
+        cfg = self.config
+        if self.classifier is None:
+            from pipeline.nlu.classifier import IntentClassifier
+
+            model = cfg.model
+            if model == "auto":
+                from pipeline.nlu.bootstrap import ensure_default_intent_model
+
+                model = str(ensure_default_intent_model(progress=self.progress))
+            self.classifier = IntentClassifier(model, top_k=max(cfg.top_k, 3), batch_size=cfg.batch_size, max_length=cfg.max_length)
+        if hasattr(self.classifier, "warm_up"):
+            self.classifier.warm_up()
+        if self.slots is None and cfg.slot_model:
+            from pipeline.nlu.slots import SlotTagger
+
+            self.slots = SlotTagger(cfg.slot_model, batch_size=cfg.batch_size, min_confidence=cfg.entity_min_confidence)
+        if self.slots is not None:
+            self.slots.warm_up()
+
+    @property
+    def labels(self) -> list[str]:
+        self.warm_up()
+        return list(self.classifier.labels)
+
+    def classify(self, texts: list[str]) -> list[IntentPrediction]:
+        """Predictions with at least the top 3 intents (the clarification question offers two of them)."""
+        if not texts:
+            return []
+        k = max(self.config.top_k, 3)
+        return self.classifier.run(texts, top_k=k, threshold=self.config.threshold)["predictions"]
+
+    def entities(self, texts: list[str]) -> list[list]:
+        found = [extract_entities(t) for t in texts]
+        if self.slots is None:
+            return found
+        from pipeline.nlu.slots import merge_entities
+
+        learned = self.slots.run(texts)["entities"]
+        return [merge_entities(p, m) for p, m in zip(found, learned)]
+
+    def run(self, turns: list[Turn]) -> list[Turn]:
+        self.warm_up()
+        texts = [t.text for t in turns]
+        alone = self.classify(texts)
+        follow = [i for i, t in enumerate(turns) if self._may_follow(t, alone[i])]
+        joined = dict(zip(follow, self.classify([f"{turns[i].context.previous_text} {texts[i]}" for i in follow])))
+        for i, (turn, ents) in enumerate(zip(turns, self.entities(texts))):
+            turn.entities, turn.intent = ents, alone[i]
+            if turn.context.pending and self._read_as_answer(turn):
+                pass
+            elif i in joined:
+                turn.intent, turn.resolution = joined[i], "follow_up"
+                turn.query = f"{turn.context.previous_text} {turn.text}"
+                turn.notes.append(f"classified with the previous turn as context (alone: {alone[i].label} {alone[i].confidence:.2f})")
+            turn.intent.ranking = turn.intent.ranking[: self.config.top_k]
+        if request_logger.isEnabledFor(logging.INFO):
+            self._log_requests(turns)
+        return turns
+
+    def _may_follow(self, turn: Turn, alone: IntentPrediction) -> bool:
+        ctx = turn.context
+        if not ctx.previous_text or ctx.pending or not looks_like_follow_up(turn.text):
+            return False
+        return not (alone.in_scope and alone.confidence >= self.config.follow_up_keep)
+
+    def _read_as_answer(self, turn: Turn) -> bool:
+        """Resolve a pending clarification question from this message; False when it is a new message."""
+        offered = turn.context.pending
+        how = "its words"
+        chosen = answer_by_words(turn.text, offered)
+        if chosen is None:
+            chosen, how = answer_by_ranking(turn.text, turn.intent, offered), "the classifier"
+        if chosen is None:
+            turn.notes.append("not an answer to the clarification question: read as a new message")
+            return False
+        others = [(o.intent, 0.0) for o in offered if o.intent != chosen]
+        turn.intent = dataclasses.replace(turn.intent, label=chosen, confidence=1.0, ranking=[(chosen, 1.0), *others], in_scope=True)
+        turn.resolution = "clarification"
+        turn.query = f"{turn.context.pending_text or ''} {turn.text}".strip()
+        turn.notes.append(f"answer to the clarification question: {chosen} (by {how})")
+        return True
+
+    def _log_requests(self, turns: list[Turn]) -> None:
+        """One INFO line per message: the message (personal data masked unless keep_pii), intent, entities."""
+        from pipeline.privacy import mask_entities, mask_pii
+
+        keep = self.config.keep_pii
+        for turn in turns:
+            pred = turn.intent
+            ents = [f"{e.type}={e.text if keep else d['text']!s}@{e.start}:{e.end}({e.source})"
+                    for e, d in zip(turn.entities, mask_entities(turn.entities))]
+            request_logger.info("request %r -> %s (%.2f%s); entities: %s", turn.text if keep else mask_pii(turn.text),
+                                pred.label, pred.confidence, "" if pred.in_scope else ", under threshold", ", ".join(ents) or "none")

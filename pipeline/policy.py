@@ -1,0 +1,104 @@
+"""The policy stage: what each turn gets, and the one place where the hand-off rule lives.
+
+    python -c "from pipeline.policy import asks_for_person as a; print(a('let me talk to a human'), a('is this a bot?'))"
+
+Routes (``turn.route``), first that applies:
+
+- ``handed_off``: the conversation is with a person already; only contact-channel questions
+  (``handed_off_answers``) are still answered from the policy;
+- ``handoff``: the customer asks for a person (:func:`asks_for_person`, or the classifier reads one of
+  ``handoff_intents`` with at least ``handoff_min_confidence`` in a message that names a person); the
+  conversation's status becomes ``handed_off``;
+- ``answer``: the intent is in scope;
+- ``clarify``: under the threshold, but the top two intents hold ``clarify_mass`` of the probability;
+- ``out_of_scope``: anything else (the reply points to a person without handing the conversation off).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from pipeline.config import StageConfig
+from pipeline.errors import check_param
+from pipeline.types import Turn
+
+_PERSON = (r"(?:human(?:\s+being)?|person|people|agent|representative|rep|someone|somebody|some\s*one|operator|manager|"
+           r"supervisor|advisor|adviser|associate|staff|team\s+member|live\s+(?:chat|support)|real\s+(?:person|human|one))")
+_REQUEST = re.compile(
+    r"\b(?:talk|speak|chat|connect|transfer|put|get|give|pass|escalate|forward|switch|route|hand)\w*\b[^.?!]{0,40}?\b" + _PERSON + r"s?\b"
+    r"|\b(?:want|need|like|prefer|request|demand|let\s+me\s+have)\w*\b[^.?!]{0,20}?\b(?:a|an|to\s+\w+\s+(?:to|with)\s+(?:a|an)?)?\s*"
+    + _PERSON + r"s?\b"
+    r"|^\W*(?:a\s+|an\s+|the\s+)?" + _PERSON + r"s?\b[\w\s,]{0,20}(?:please|pls|plz|now|asap|!|\.|$)"
+    r"|\b(?:is|are)\s+there\s+(?:a|an|any)\s+" + _PERSON + r"s?\b[^.?!]{0,25}\b(?:talk|speak|chat|help)",
+    re.I,
+)
+_NOT_A_REQUEST = re.compile(
+    r"\b(?:travel|delivery|estate|insurance|booking|ticket)\s+(?:agent|person|people|rep)s?\b"
+    r"|\bhuman\s+error\b|\bdelivery\s+(?:guy|man|driver)\b"
+    r"|\b(?:your|the|an|one\s+of\s+your)\s+(?:agent|rep|representative|advisor|colleague)s?\s+(?:told|said|was|were|has|had|promised|helped|mentioned)\b"
+    r"|\b(?:are\s+you|is\s+this|am\s+i\s+(?:talking|chatting|speaking)\s+(?:to|with))\s+(?:a\s+|an\s+)?(?:real\s+)?"
+    r"(?:bot|robot|machine|ai|human|person|computer)\b(?![^.?!]*\b(?:talk|speak|transfer|connect|put)\b)",
+    re.I,
+)
+_NAMES_PERSON = re.compile(r"\b" + _PERSON + r"s?\b", re.I)
+
+
+def asks_for_person(text: str) -> bool:
+    """An explicit request to talk to a person ("let me talk to a human", "agent please"), not a mention of
+    one ("my travel agent booked it", "is this a bot?", "your agent told me...")."""
+    cleaned = _NOT_A_REQUEST.sub(" ", text)
+    return bool(_REQUEST.search(cleaned))
+
+
+@dataclass
+class PolicyConfig(StageConfig):
+    clarify_mass: float = field(default=0.5, metadata={"help": "Under the threshold: ask to clarify when the top-2 intents hold this much probability, else the out-of-scope reply."})
+    handoff_intents: list[str] = field(default_factory=lambda: ["contact_human_agent"],
+        metadata={"help": "Intents that hand the conversation to a person when confident and the message names a person."})
+    handoff_min_confidence: float = field(default=0.5, metadata={"help": "Confidence a handoff intent needs to hand off without an explicit request pattern."})
+    handed_off_answers: list[str] = field(default_factory=lambda: ["contact_customer_service"],
+        metadata={"help": "Intents still answered from the policy once a person has the conversation (contact channels)."})
+
+    def validate(self) -> None:
+        for name in ("clarify_mass", "handoff_min_confidence"):
+            value = getattr(self, name)
+            check_param("PolicyConfig", name, value, 0.0 <= value <= 1.0, "a float in [0, 1]")
+
+
+class PolicyStage:
+    """Component: ``run(turns) -> turns`` sets ``turn.route`` and, on a hand-off, ``turn.status``."""
+
+    name = "policy"
+
+    def __init__(self, config: PolicyConfig | None = None) -> None:
+        self.config = config or PolicyConfig()
+
+    def warm_up(self) -> None:
+        """Nothing to load."""
+
+    def wants_person(self, turn: Turn) -> bool:
+        if asks_for_person(turn.text):
+            return True
+        pred, cfg = turn.intent, self.config
+        return (pred is not None and pred.in_scope and pred.label in cfg.handoff_intents and pred.confidence >= cfg.handoff_min_confidence
+                and bool(_NAMES_PERSON.search(_NOT_A_REQUEST.sub(" ", turn.text))))
+
+    def route(self, turn: Turn) -> str:
+        pred, cfg = turn.intent, self.config
+        if turn.context.status == "handed_off":
+            answerable = pred is not None and pred.in_scope and pred.label in cfg.handed_off_answers
+            return "answer" if answerable and not self.wants_person(turn) else "handed_off"
+        if self.wants_person(turn):
+            return "handoff"
+        if pred is not None and pred.in_scope:
+            return "answer"
+        mass = sum(p for _, p in pred.ranking[:2]) if pred is not None else 0.0
+        if re.search(r"[^\W\d_]{2,}", turn.text) and mass >= cfg.clarify_mass:
+            return "clarify"
+        return "out_of_scope"
+
+    def run(self, turns: list[Turn]) -> list[Turn]:
+        for turn in turns:
+            turn.route = self.route(turn)
+            turn.status = "handed_off" if turn.route in ("handoff", "handed_off") else turn.context.status
+        return turns

@@ -1,0 +1,94 @@
+"""The reply stage: the generator, the guardrails and the fallback, and the replies that are not answers.
+
+    stage = ReplyStage(GeneratorConfig(), kb=load_knowledge_base())
+    turns = stage.run(turns)          # turn.reply for every turn, by its route
+
+Turns routed to ``answer`` get a generated reply (``grounded`` or ``seq2seq``) checked by the guardrails;
+a seq2seq reply that fails them is replaced by the grounded one, and the checks that fired are kept.
+The others get a clarification question (recording the topics it offered), the out-of-scope reply, the
+hand-off reply or the handed-off reply (:mod:`pipeline.reply.fallbacks`).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from pipeline.reply.fallbacks import (
+    clarification_reply,
+    handed_off_reply,
+    handoff_reply,
+    offered_topics,
+    out_of_scope_reply,
+)
+from pipeline.reply.generators import GeneratorConfig, build_generator, build_guardrails
+from pipeline.reply.grounded import GroundedGenerator
+from pipeline.reply.guardrails import apply_guardrails
+from pipeline.types import Reply, Snippet, Turn
+
+
+class ReplyStage:
+    """Component: ``run(turns) -> turns`` fills ``turn.reply``."""
+
+    name = "nlg"
+
+    def __init__(self, config: GeneratorConfig | None = None, *, kb: Any = None, generator: Any = None,
+                 progress: bool = False) -> None:
+        self.config = config or GeneratorConfig()
+        self.kb = kb  # a KnowledgeBase (or a callable returning one): the contact snippet of the fallback replies
+        self.generator = generator
+        self.progress = progress
+        self.grounded = GroundedGenerator(max_snippets=self.config.max_snippets, max_sentences=self.config.max_sentences)
+        self.guardrails = build_guardrails(self.config)
+        self.contact: list[Snippet] | None = None
+
+    def warm_up(self) -> None:
+        if self.generator is None:
+            self.generator = build_generator(self.config)
+            if hasattr(self.generator, "progress"):
+                self.generator.progress = self.progress
+        self.generator.warm_up()
+        if self.contact is None:
+            kb = self.kb() if callable(self.kb) else self.kb
+            by_intent = kb.by_intent() if kb is not None else {}
+            self.contact = (by_intent.get("contact_human_agent") or by_intent.get("contact_customer_service") or [])[:1]
+
+    def run(self, turns: list[Turn]) -> list[Turn]:
+        self.warm_up()
+        self._answer([t for t in turns if t.route == "answer"])
+        for turn in turns:
+            if turn.route != "answer":
+                turn.reply = self.fallback_reply(turn)
+        return turns
+
+    def fallback_reply(self, turn: Turn) -> Reply:
+        """The reply of a turn that is not answered from the policy."""
+        pred, entities = turn.intent, turn.reply_entities()
+        if turn.route == "clarify":
+            note = f"intent confidence {pred.confidence:.2f} is under the out-of-scope threshold"
+            return Reply(clarification_reply(pred, entities), "clarification", fallback="low_confidence", notes=[note],
+                         offered=offered_topics(pred))
+        if turn.route == "out_of_scope":
+            note = f"intent confidence {pred.confidence:.2f} is under the out-of-scope threshold" if pred else "no intent"
+            return Reply(out_of_scope_reply(self.contact), "out_of_scope", fallback="out_of_scope", notes=[note])
+        if turn.route == "handoff":
+            topic = turn.context.previous_intent if pred is None or pred.label == "contact_human_agent" else pred.label
+            return Reply(handoff_reply(topic, entities), "handoff", fallback="handoff_request")
+        return Reply(handed_off_reply(), "handed_off", fallback="handed_off")
+
+    def _answer(self, turns: list[Turn]) -> None:
+        if not turns:
+            return
+        messages = [t.query for t in turns]
+        intents = [t.intent for t in turns]
+        snippets = [t.snippets for t in turns]
+        entities = [t.reply_entities() for t in turns]
+        generated = self.generator.run(messages, intents, snippets, entities)
+        own = self.generator.name == "grounded"
+        grounded = generated if own else self.grounded.run(messages, intents, snippets, entities)
+        # the guardrails accept numbers the customer gave in this turn or earlier (carried order numbers)
+        sources = [" ".join([m, *(e.text for e in ents)]) for m, ents in zip(messages, entities)]
+        checked = apply_guardrails(generated["replies"], grounded["replies"], sources, snippets, self.guardrails)
+        for j, turn in enumerate(turns):
+            fell_back = checked["fallback"][j] and not own
+            turn.reply = Reply(checked["replies"][j], "grounded" if fell_back else self.generator.name,
+                               checks=list(checked["results"][j].fired), fallback="guardrails" if fell_back else None,
+                               notes=list(generated.get("notes", [[]] * len(turns))[j]))
