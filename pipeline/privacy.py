@@ -17,7 +17,7 @@ it off for a run whose outputs stay private.
 from __future__ import annotations
 
 import re
-from typing import Iterable
+from typing import Any, Iterable
 
 from pipeline.types import Entity
 
@@ -90,3 +90,37 @@ def mask_entities(entities: Iterable[Entity | dict]) -> list[dict]:
             d["text"] = mask_pii(d["text"])
         out.append(d)
     return out
+
+
+def mask_trace(trace: Any) -> Any:
+    """A turn's JSON trace with the personal data the customer typed masked wherever it appears.
+
+    The values are those :func:`find_pii` finds in the customer's text (this message, and the earlier turns'
+    text carried in its context) plus the personal-data entities; snippet text (the store's own phone number)
+    is left as it is unless it repeats such a value.
+    """
+    if not isinstance(trace, dict):
+        return trace
+    context = trace.get("context") or {}
+    sources = [trace.get("message"), trace.get("text"), context.get("previous_text"), context.get("pending_text")]
+    values: dict[str, str] = {}
+    for text in filter(None, sources):
+        for start, end, kind in find_pii(text):
+            values[text[start:end]] = PLACEHOLDERS[kind]
+    for ent in [*(trace.get("entities") or []), *(context.get("entities") or [])]:
+        if ent.get("type") in PLACEHOLDERS and ent.get("text"):
+            values[ent["text"]] = PLACEHOLDERS[ent["type"]]
+    ordered = sorted(values.items(), key=lambda kv: -len(kv[0]))
+
+    def walk(obj: Any) -> Any:
+        if isinstance(obj, str):
+            for value, placeholder in ordered:
+                obj = obj.replace(value, placeholder)
+            return obj
+        if isinstance(obj, dict):
+            return {k: walk(v) for k, v in obj.items()}
+        if isinstance(obj, list):
+            return [walk(v) for v in obj]
+        return obj
+
+    return walk(trace) if ordered else trace

@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--intent-model", help="Intent model folder or Hub id (default: the cached bootstrap model).")
     parser.add_argument("--slot-model", help="Learned entity model folder (training.finetune_slots), merged with the patterns.")
     parser.add_argument("--keep-pii", action="store_true",
-                        help="Log messages unmasked (by default emails, phone and card numbers are masked in log lines).")
+                        help="Keep personal data in log lines and the --json trace (by default emails, phone and card numbers are masked).")
     parser.add_argument("--generator", help="Reply generator: grounded (default, offline) or seq2seq.")
     parser.add_argument("--generator-model", help="Seq2seq checkpoint: Hub id (google/flan-t5-base) or local folder.")
     parser.add_argument("--top-k", type=int, help="Snippets retrieved per message.")
@@ -58,8 +58,12 @@ def format_plain(turn: Turn) -> str:
     return turn.reply.text if turn.reply is not None else ""
 
 
-def format_turn(turn: Turn, indent: int | None = None) -> str:
-    return json.dumps(to_dict(turn), indent=indent, ensure_ascii=False)
+def format_turn(turn: Turn, indent: int | None = None, keep_pii: bool = False) -> str:
+    """The turn's JSON trace; personal data the customer typed is masked unless ``keep_pii``."""
+    from pipeline.privacy import mask_trace
+
+    trace = to_dict(turn)
+    return json.dumps(trace if keep_pii else mask_trace(trace), indent=indent, ensure_ascii=False)
 
 
 def _batches(lines, size: int):
@@ -93,7 +97,7 @@ def _answer_lines(assistant, lines, batch_size: int, as_json: bool):
                 yield json.dumps({"line": number, "error": "empty message"}) if as_json else ""
             else:
                 turn = next(turns)
-                yield format_turn(turn) if as_json else format_plain(turn)
+                yield format_turn(turn, keep_pii=assistant.stage("nlu").config.keep_pii) if as_json else format_plain(turn)
 
 
 def read_conversation(path: str) -> list[str]:
@@ -125,7 +129,7 @@ def replay_conversation(assistant, lines: list[str], as_json: bool):
     conversation = Conversation()
     for line in lines:
         turn = assistant.respond(conversation, line)
-        yield format_turn(turn) if as_json else format_plain(turn)
+        yield format_turn(turn, keep_pii=assistant.stage("nlu").config.keep_pii) if as_json else format_plain(turn)
 
 
 @cli_main
@@ -154,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         if not message.strip():
             raise DataError('The message is empty or only whitespace. Pass a customer message, e.g. "Where is my order?".')
         turn = assistant.answer([message])[0]
-        print(format_turn(turn, indent=2) if args.json else format_plain(turn))
+        print(format_turn(turn, indent=2, keep_pii=args.keep_pii) if args.json else format_plain(turn))
         return 0
     if sys.stdin.isatty():
         print("Reading messages from stdin, one per line (Ctrl-D to finish)...", file=sys.stderr)

@@ -25,3 +25,14 @@ def shared_data() -> Path:
     if not path.is_dir():
         pytest.skip(f"shared data folder {path} is absent (set SUPPORT_DATA_DIR to run this test)")
     return path
+
+
+@pytest.fixture(scope="session")
+def packaged_retrieval():
+    """The retrieval stage over the packaged knowledge base and encoder, warmed up once per test session."""
+    from pipeline.assistant import load_respond_config
+    from pipeline.retrieval.stage import RetrievalStage
+
+    stage = RetrievalStage(load_respond_config().retrieval)
+    stage.warm_up()
+    return stage

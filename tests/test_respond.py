@@ -51,16 +51,9 @@ def fake_assistant(table: dict[str, tuple[str, float]], config=None, retrieval=N
 
 
 @pytest.fixture(scope="module")
-def retrieval():
-    stage = RetrievalStage(load_respond_config().retrieval)
-    stage.warm_up()
-    return stage
-
-
-@pytest.fixture(scope="module")
-def assistant(retrieval):
+def assistant(packaged_retrieval):
     return fake_assistant({"refund": ("get_refund", 0.97), "password": ("recover_password", 0.95),
-                           "parcel": ("track_order", 0.45)}, retrieval=retrieval)
+                           "parcel": ("track_order", 0.45)}, retrieval=packaged_retrieval)
 
 
 def test_refund_reply_is_grounded_and_uses_order_number(assistant):

@@ -276,10 +276,10 @@ def test_mask_pii():
     assert [e["text"] for e in masked] == ["[EMAIL]", "123"]
 
 
-def test_request_log_line_masks_email(caplog):
+def test_request_log_line_masks_email(caplog, packaged_retrieval):
     from tests.test_respond import fake_assistant
 
-    a = fake_assistant({"order": ("track_order", 0.3)})  # every message is under the threshold: no retrieval
+    a = fake_assistant({"order": ("track_order", 0.3)}, retrieval=packaged_retrieval)  # every message is under the threshold: no retrieval
     message = "my order 4471-22 never arrived, write to me at ana@example.com"
     with caplog.at_level(logging.INFO, logger="pipeline.requests"):
         turn = a.answer([message])[0]

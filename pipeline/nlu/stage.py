@@ -11,8 +11,9 @@ the intent. With conversation context (:class:`~pipeline.types.TurnContext`):
   the offered topic's own words ("tracking", "cancel it"), or the classifier putting an offered intent first.
   The original question is then what retrieval and the reply answer (``turn.query``). Anything else is a new
   message;
-- a short follow-up with little content of its own ("and how long does that take?") is classified together
-  with the previous turn, unless the message alone is confidently in scope; the trace says which.
+- a short follow-up with little content of its own ("and how long does that take?") is also classified
+  together with the previous turn, and the two readings are averaged (so a message that is clear on its own
+  keeps its intent, and one that is not takes it from the context); the trace says so.
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from pipeline.types import IntentPrediction, Offer, Turn
 
 logger = logging.getLogger(__name__)
 request_logger = logging.getLogger("pipeline.requests")  # one line per message; shown with -v (see setup_logging)
+FOLLOW_UP_RANKING = 10  # intents kept per reading of a follow-up before they are averaged
 
 
 @dataclass
@@ -40,7 +42,6 @@ class NLUConfig(StageConfig):
     threshold: float | None = field(default=None, metadata={"help": "Out-of-scope confidence threshold; unset = the one stored with the model."})
     slot_model: str | None = field(default=None, metadata={"help": "Learned entity (slot) model folder from training.finetune_slots, merged with the patterns; unset = patterns only."})
     entity_min_confidence: float = field(default=0.5, metadata={"help": "Learned entities under this confidence are dropped."})
-    follow_up_keep: float = field(default=0.9, metadata={"help": "A short follow-up is read alone when its own confidence reaches this, else with the previous turn."})
     keep_pii: bool = field(default=False, metadata={"help": "Log messages as they are; by default emails, phone and card numbers are masked in logs."})
 
     def validate(self) -> None:
@@ -48,9 +49,8 @@ class NLUConfig(StageConfig):
         check_param("NLUConfig", "batch_size", self.batch_size, self.batch_size >= 1, "an int >= 1")
         if self.threshold is not None:
             check_param("NLUConfig", "threshold", self.threshold, 0.0 <= self.threshold <= 1.0, "a float in [0, 1] or unset")
-        for name in ("entity_min_confidence", "follow_up_keep"):
-            value = getattr(self, name)
-            check_param("NLUConfig", name, value, 0.0 <= value <= 1.0, "a float in [0, 1]")
+        check_param("NLUConfig", "entity_min_confidence", self.entity_min_confidence,
+                    0.0 <= self.entity_min_confidence <= 1.0, "a float in [0, 1]")
 
 
 def answer_by_ranking(text: str, prediction: IntentPrediction, offered: list[Offer]) -> str | None:
@@ -102,11 +102,21 @@ class NLUStage:
         return list(self.classifier.labels)
 
     def classify(self, texts: list[str]) -> list[IntentPrediction]:
-        """Predictions with at least the top 3 intents (the clarification question offers two of them)."""
+        """Predictions with the top 10 intents (cut to ``top_k`` at the end of :meth:`run`)."""
         if not texts:
             return []
-        k = max(self.config.top_k, 3)
-        return self.classifier.run(texts, top_k=k, threshold=self.config.threshold)["predictions"]
+        return self.classifier.run(texts, top_k=max(self.config.top_k, FOLLOW_UP_RANKING), threshold=self.config.threshold)["predictions"]
+
+    def mix(self, alone: IntentPrediction, joined: IntentPrediction) -> IntentPrediction:
+        """The average of two readings of a follow-up (ranked probabilities; the in-scope decision on the mean)."""
+        probs: dict[str, float] = {}
+        for pred in (alone, joined):
+            for label, p in pred.ranking:
+                probs[label] = probs.get(label, 0.0) + p / 2.0
+        ranking = sorted(probs.items(), key=lambda kv: -kv[1])
+        label, confidence = ranking[0]
+        cut = self.config.threshold if self.config.threshold is not None else getattr(self.classifier, "threshold", None)
+        return IntentPrediction(label, min(confidence, 1.0), ranking, cut is None or confidence >= cut)
 
     def entities(self, texts: list[str]) -> list[list]:
         found = [extract_entities(t) for t in texts]
@@ -121,26 +131,25 @@ class NLUStage:
         self.warm_up()
         texts = [t.text for t in turns]
         alone = self.classify(texts)
-        follow = [i for i, t in enumerate(turns) if self._may_follow(t, alone[i])]
+        follow = [i for i, t in enumerate(turns) if self._may_follow(t)]
         joined = dict(zip(follow, self.classify([f"{turns[i].context.previous_text} {texts[i]}" for i in follow])))
         for i, (turn, ents) in enumerate(zip(turns, self.entities(texts))):
             turn.entities, turn.intent = ents, alone[i]
             if turn.context.pending and self._read_as_answer(turn):
                 pass
             elif i in joined:
-                turn.intent, turn.resolution = joined[i], "follow_up"
+                turn.intent, turn.resolution = self.mix(alone[i], joined[i]), "follow_up"
                 turn.query = f"{turn.context.previous_text} {turn.text}"
-                turn.notes.append(f"classified with the previous turn as context (alone: {alone[i].label} {alone[i].confidence:.2f})")
+                turn.notes.append(f"follow-up: read alone ({alone[i].label} {alone[i].confidence:.2f}) and with the previous "
+                                  f"turn ({joined[i].label} {joined[i].confidence:.2f}), averaged")
             turn.intent.ranking = turn.intent.ranking[: self.config.top_k]
         if request_logger.isEnabledFor(logging.INFO):
             self._log_requests(turns)
         return turns
 
-    def _may_follow(self, turn: Turn, alone: IntentPrediction) -> bool:
+    def _may_follow(self, turn: Turn) -> bool:
         ctx = turn.context
-        if not ctx.previous_text or ctx.pending or not looks_like_follow_up(turn.text):
-            return False
-        return not (alone.in_scope and alone.confidence >= self.config.follow_up_keep)
+        return bool(ctx.previous_text) and not ctx.pending and looks_like_follow_up(turn.text)
 
     def _read_as_answer(self, turn: Turn) -> bool:
         """Resolve a pending clarification question from this message; False when it is a new message."""

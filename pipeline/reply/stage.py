@@ -70,7 +70,8 @@ class ReplyStage:
             note = f"intent confidence {pred.confidence:.2f} is under the out-of-scope threshold" if pred else "no intent"
             return Reply(out_of_scope_reply(self.contact), "out_of_scope", fallback="out_of_scope", notes=[note])
         if turn.route == "handoff":
-            topic = turn.context.previous_intent if pred is None or pred.label == "contact_human_agent" else pred.label
+            own = pred is not None and pred.in_scope and pred.label != "contact_human_agent"
+            topic = pred.label if own else turn.context.previous_intent
             return Reply(handoff_reply(topic, entities), "handoff", fallback="handoff_request")
         return Reply(handed_off_reply(), "handed_off", fallback="handed_off")
 
