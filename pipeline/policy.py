@@ -1,12 +1,12 @@
 """The policy stage: what each turn gets, and the one place where the hand-off rule lives.
 
-    python -c "from pipeline.policy import asks_for_person as a; print(a('let me talk to a human'), a('is this a bot?'))"
+    python -c "from pipeline.nlu.person import asks_for_person as a; print(a('let me talk to a human'), a('is this a bot?'))"
 
 Routes (``turn.route``), first that applies:
 
 - ``handed_off``: the conversation is with a person already; only contact-channel questions
   (``handed_off_answers``) are still answered from the policy;
-- ``handoff``: the customer asks for a person (:func:`asks_for_person`, or the classifier reads one of
+- ``handoff``: the customer asks for a person (:func:`~pipeline.nlu.person.asks_for_person`, or the classifier reads one of
   ``handoff_intents`` with at least ``handoff_min_confidence`` in a message that names a person); the
   conversation's status becomes ``handed_off``;
 - ``answer``: the intent is in scope;
@@ -20,45 +20,8 @@ from dataclasses import dataclass, field
 
 from pipeline.config import StageConfig
 from pipeline.errors import check_param
+from pipeline.nlu.person import asks_for_person, names_person
 from pipeline.types import Turn
-
-_PERSON = (r"(?:human(?:\s+being)?|person|people|agent|representative|rep|someone|somebody|some\s*one|operator|manager|"
-           r"supervisor|advisor|adviser|associate|staff|team\s+member|live\s+(?:chat|support)|real\s+(?:person|human|one))")
-_VERB = r"(?:talk|speak|chat|connect|transfer|put|get|give|pass|escalate|forward|switch|route|hand)(?:s|ing|ting|ring)?"
-_REQUEST = re.compile(
-    r"\b" + _VERB + r"\b[^.?!]{0,40}?\b" + _PERSON + r"s?\b"
-    r"|\b(?:want|need|like|prefer|request|demand|let\s+me\s+have)\w*\b[^.?!]{0,20}?\b(?:a|an|to\s+\w+\s+(?:to|with)\s+(?:a|an)?)?\s*"
-    + _PERSON + r"s?\b"
-    r"|^\W*(?:a\s+|an\s+|the\s+)?" + _PERSON + r"s?\b[\w\s,]{0,20}(?:please|pls|plz|now|asap|!|\.|$)"
-    r"|\b(?:human|agent|person|representative|operator|someone\s+real)s?\s*(?:please|pls|plz|now|asap)\b"
-    r"|\b(?:is|are)\s+there\s+(?:a|an|any)\s+" + _PERSON + r"s?\b[^.?!]{0,25}\b(?:talk|speak|chat|help)"
-    r"|\b(?:hablar|habla)\s+con\s+(?:un|una|el|la)?\s*(?:agente|persona|humano|representante|operador)"
-    r"|\bparler\s+(?:à|a|avec)\s+(?:un|une|quelqu'un)?\s*(?:agent|conseiller|conseillère|humain|personne)?",
-    re.I,
-)
-_NEGATED = re.compile(r"(?:\b(?:not|no|never|don't|dont|do\s+not|can't|cant|cannot|won't|without)\b|n't)[^.?!]{0,25}$", re.I)
-_NOT_A_REQUEST = re.compile(
-    r"\b(?:travel|delivery|estate|insurance|booking|ticket)\s+(?:agent|person|people|rep)s?\b"
-    r"|\bhuman\s+error\b|\bdelivery\s+(?:guy|man|driver)\b"
-    r"|\b(?:your|the|an|one\s+of\s+your)\s+(?:agent|rep|representative|advisor|colleague)s?\s+(?:told|said|was|were|has|had|promised|helped|mentioned)\b"
-    r"|\b(?:are\s+you|is\s+this|am\s+i\s+(?:talking|chatting|speaking)\s+(?:to|with))\s+(?:a\s+|an\s+)?(?:real\s+)?"
-    r"(?:bot|robot|machine|ai|human|person|computer)\b(?![^.?!]*\b(?:talk|speak|transfer|connect|put)\b)",
-    re.I,
-)
-_NAMES_PERSON = re.compile(r"\b" + _PERSON + r"s?\b", re.I)
-
-
-def asks_for_person(text: str) -> bool:
-    """An explicit request to talk to a person ("let me talk to a human", "agent please"), not a mention of
-    one ("my travel agent booked it", "is this a bot?", "your agent told me...")."""
-    return _unnegated(_REQUEST, text)
-
-
-def _unnegated(pattern: re.Pattern[str], text: str) -> bool:
-    """``pattern`` matches somewhere in ``text`` (mentions of a person taken out) without a negation just before."""
-    cleaned = _NOT_A_REQUEST.sub(" ", text)
-    return any(not _NEGATED.search(cleaned[: m.start()]) for m in pattern.finditer(cleaned))
-
 
 @dataclass
 class PolicyConfig(StageConfig):
@@ -91,7 +54,7 @@ class PolicyStage:
             return True
         pred, cfg = turn.intent, self.config
         return (pred is not None and pred.in_scope and pred.label in cfg.handoff_intents and pred.confidence >= cfg.handoff_min_confidence
-                and _unnegated(_NAMES_PERSON, turn.text))
+                and names_person(turn.text))
 
     def route(self, turn: Turn) -> str:
         pred, cfg = turn.intent, self.config

@@ -9,7 +9,7 @@ import pytest
 from pipeline.conversation import Conversation, ConversationConfig, ConversationNotFound, InMemoryStore
 from pipeline.errors import DataError
 from pipeline.nlu.context import answer_by_words, looks_like_follow_up
-from pipeline.policy import asks_for_person
+from pipeline.nlu.person import asks_for_person
 from pipeline.types import Offer
 from tests.test_respond import fake_assistant
 
@@ -48,9 +48,17 @@ def test_looks_like_follow_up(text, expected):
 @pytest.mark.parametrize("text", [
     "let me talk to a human", "agent please", "can I speak to someone real", "this is useless, get me a human",
     "transfer me to an agent", "the form won't load. agent please", "REAL PERSON", "quiero hablar con un agente por favor",
+    "I don't know how to contact a person", "i cant contact an agent", "can you help me to talk with an assistant?",
 ])
 def test_asks_for_person(text):
     assert asks_for_person(text)
+
+
+def test_names_person_allows_typos_but_not_mentions():
+    from pipeline.nlu.person import names_person
+
+    assert [names_person(t) for t in ("I have got to speak with a eprson", "i cant speak with a live agnet",
+                                      "my travel agent booked it", "no need for a human, thanks")] == [True, True, False, False]
 
 
 @pytest.mark.parametrize("text", [
