@@ -8,12 +8,11 @@
 :class:`~pipeline.types.Turn` per message, timing each. :func:`build_assistant` makes the default stages
 (NLU, policy, retrieval, reply) from a :class:`RespondConfig`; ``pipeline.respond``, ``pipeline.chat``,
 ``pipeline.serve`` and ``evaluation.run`` all build it this way. Configuration is one YAML file with a
-section per stage (``nlu``, ``policy``, ``retrieval``, ``nlg``, ``conversation``), each validated by that
+section per stage (``nlu``, ``policy``, ``retrieval``, ``nlg``, ``conversation``, ``serve``), each validated by that
 stage's config dataclass, plus top-level ``max_chars``; see ``configs/respond/default.yaml``.
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
 import re
 import time
@@ -30,6 +29,7 @@ from pipeline.reply.generators import GeneratorConfig
 from pipeline.reply.stage import ReplyStage
 from pipeline.retrieval.retriever import RetrieverConfig
 from pipeline.retrieval.stage import RetrievalStage
+from pipeline.serve.config import ServeConfig
 from pipeline.types import Turn, TurnContext
 
 logger = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\ufeff]")
 
 
 SECTIONS: dict[str, type[StageConfig]] = {"nlu": NLUConfig, "policy": PolicyConfig, "retrieval": RetrieverConfig,
-                                          "nlg": GeneratorConfig, "conversation": ConversationConfig}
+                                          "nlg": GeneratorConfig, "conversation": ConversationConfig, "serve": ServeConfig}
 
 
 @dataclass
@@ -48,13 +48,14 @@ class RespondConfig:
     retrieval: RetrieverConfig = field(default_factory=RetrieverConfig)
     nlg: GeneratorConfig = field(default_factory=GeneratorConfig)
     conversation: ConversationConfig = field(default_factory=ConversationConfig)
+    serve: ServeConfig = field(default_factory=ServeConfig)
     max_chars: int = 5000
 
     def __post_init__(self) -> None:
         check_param("RespondConfig", "max_chars", self.max_chars, isinstance(self.max_chars, int) and self.max_chars >= 16, "an int >= 16")
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return {**{name: getattr(self, name).to_dict() for name in SECTIONS}, "max_chars": self.max_chars}
 
 
 def load_respond_config(path: str | Path | None = None, overrides: dict[str, dict[str, Any]] | None = None) -> RespondConfig:

@@ -6,9 +6,20 @@ a resumed run can skip exactly the batches it already did.
 """
 from __future__ import annotations
 
-from typing import Sequence
+import threading
+from typing import Any, Sequence
 
 import numpy as np
+
+_TOKENIZER_LOCK = threading.Lock()
+
+
+def tokenize(tokenizer: Any, *args: Any, **kwargs: Any) -> Any:
+    """Call a Hugging Face tokenizer under one lock: a fast tokenizer's padding and truncation settings are state
+    on the Rust object, and two threads changing them at once fail ("Already borrowed"). The server answers on
+    more than one pipeline thread; the forward passes themselves run unlocked."""
+    with _TOKENIZER_LOCK:
+        return tokenizer(*args, **kwargs)
 
 
 def length_sorted_batches(

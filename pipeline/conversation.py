@@ -57,6 +57,15 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
+CONTEXT_WORDS = 60
+
+
+def _tail(text: str, words: int = CONTEXT_WORDS) -> str:
+    """The last ``words`` words: the context a follow-up is read with does not grow turn after turn."""
+    parts = text.split()
+    return text if len(parts) <= words else " ".join(parts[-words:])
+
+
 @dataclass
 class Conversation:
     id: str = field(default_factory=new_id)
@@ -86,7 +95,7 @@ class Conversation:
             entities=[] if expired else [dataclasses.replace(e) for e in self.entities],
             pending=[] if expired else list(self.pending), pending_text=None if expired else self.pending_text,
             previous_intent=last.intent.label if last is not None and last.intent is not None else None,
-            previous_text=last.query if last is not None else None, expired=expired)
+            previous_text=_tail(last.query) if last is not None else None, expired=expired)
 
     def absorb(self, turn: Turn, now: float | None = None, config: ConversationConfig | None = None) -> None:
         """Take the state back from an answered turn (its context came from :meth:`context`)."""
@@ -116,6 +125,10 @@ class Conversation:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False)
 
+    def state_dict(self) -> dict[str, Any]:
+        """Everything but the turns (a store may keep those apart, one row each)."""
+        return {k: v for k, v in self.to_dict().items() if k != "turns"}
+
     @classmethod
     def from_dict(cls, data: Any, source: str = "conversation") -> "Conversation":
         if not isinstance(data, dict):
@@ -140,13 +153,18 @@ class Conversation:
 
 
 class ConversationStore(Protocol):
-    """Where conversations live between turns. ``save`` returns only once the conversation is stored."""
+    """Where conversations live between turns. ``save`` returns only once the conversation is stored.
+
+    Four methods, so that another store (Postgres, Redis) is one small class: see :mod:`pipeline.serve.store`.
+    """
 
     def create(self) -> Conversation: ...
 
     def get(self, conversation_id: str) -> Conversation: ...  # ConversationNotFound when unknown
 
     def save(self, conversation: Conversation) -> None: ...
+
+    def save_many(self, conversations: list[Conversation]) -> None: ...  # one transaction where the store has them
 
 
 class InMemoryStore:
@@ -172,6 +190,10 @@ class InMemoryStore:
     def save(self, conversation: Conversation) -> None:
         with self._lock:
             self._data[conversation.id] = conversation.to_json()
+
+    def save_many(self, conversations: list[Conversation]) -> None:
+        for conv in conversations:
+            self.save(conv)
 
     def __len__(self) -> int:
         return len(self._data)

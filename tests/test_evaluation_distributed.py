@@ -257,7 +257,8 @@ def test_ray_engine_resumes_a_local_run_after_its_last_complete_line(tmp_path, c
     assert resumed["throughput"]["messages"] == 5 and resumed["engine"]["chunks"] == 3  # [2, 3], [4, 5], [6]
 
 
-# 40-55 s on 2 busy cores (Ray's start and two actors importing torch); CI installs ray through the test extra
+# 18-55 s on 2 cores (Ray's start and two actors importing torch); CI installs ray through the test extra and runs it
+@pytest.mark.integration
 def test_ray_engine_equals_local_run(tmp_path, capsys, nlu_config):
     pytest.importorskip("ray.data", reason='the Ray engine is an optional extra: pip install -e ".[ray]"')
     assert evalrun.main(["--config", str(nlu_config), "--run-dir", str(tmp_path / "local"), "--json"]) == 0

@@ -18,7 +18,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from pipeline.artifacts import read_json
-from pipeline.batching import length_sorted_batches, pad_batch
+from pipeline.batching import length_sorted_batches, pad_batch, tokenize
 from pipeline.errors import ModelLoadError, check_param
 from pipeline.hub import load_pretrained, resolve_model
 from pipeline.types import IntentPrediction
@@ -46,7 +46,7 @@ def _batched(fn: Any, tokenizer: Any, messages: Sequence[str], batch_size: int, 
     out = np.zeros((len(texts), width), dtype=np.float32)
     if not texts:
         return out
-    enc = tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
+    enc = tokenize(tokenizer, texts, truncation=True, max_length=max_length)["input_ids"]
     pad_id = tokenizer.pad_token_id or 0
     with torch.inference_mode():
         for idx in length_sorted_batches([len(ids) for ids in enc], batch_size, shuffle=False):

@@ -19,7 +19,7 @@ from typing import Any, Sequence
 
 import torch
 
-from pipeline.batching import mean_pool
+from pipeline.batching import mean_pool, tokenize
 from pipeline.errors import ModelLoadError, first_line
 
 HEAD_CONFIG = "slot_head.json"
@@ -105,7 +105,7 @@ def load_slot_model(ref: Any, loader: Any) -> torch.nn.Module:
 
 def encode_words(tokenizer: Any, batch_words: Sequence[Sequence[str]], max_length: int) -> tuple[list[list[int]], list[list[int]]]:
     """Piece ids per example and, per word, the index of its first piece (-1: cut by ``max_length``)."""
-    enc = tokenizer([list(w) for w in batch_words], is_split_into_words=True, truncation=True, max_length=max_length)
+    enc = tokenize(tokenizer, [list(w) for w in batch_words], is_split_into_words=True, truncation=True, max_length=max_length)
     ids, firsts = [], []
     for i, words in enumerate(batch_words):
         word_ids = enc.word_ids(i)

@@ -37,7 +37,7 @@ FOLLOW_UP_RANKING = 10  # intents kept per reading of a follow-up before they ar
 class NLUConfig(StageConfig):
     model: str = field(default="auto", metadata={"help": "Intent model folder or Hub id; 'auto' = the cached default model, trained on first use."})
     top_k: int = field(default=3, metadata={"help": "Intents kept in the ranking."})
-    batch_size: int = field(default=64, metadata={"help": "Messages per forward pass."})
+    batch_size: int = field(default=16, metadata={"help": "Messages per forward pass (small length-sorted batches are fastest on CPU)."})
     max_length: int = field(default=128, metadata={"help": "Tokens per message seen by the classifier."})
     threshold: float | None = field(default=None, metadata={"help": "Out-of-scope confidence threshold; unset = the one stored with the model."})
     slot_model: str | None = field(default=None, metadata={"help": "Learned entity (slot) model folder from training.finetune_slots, merged with the patterns; unset = patterns only."})
@@ -130,9 +130,9 @@ class NLUStage:
     def run(self, turns: list[Turn]) -> list[Turn]:
         self.warm_up()
         texts = [t.text for t in turns]
-        alone = self.classify(texts)
         follow = [i for i, t in enumerate(turns) if self._may_follow(t)]
-        joined = dict(zip(follow, self.classify([f"{turns[i].context.previous_text} {texts[i]}" for i in follow])))
+        readings = self.classify(texts + [f"{turns[i].context.previous_text} {texts[i]}" for i in follow])  # one call
+        alone, joined = readings[: len(texts)], dict(zip(follow, readings[len(texts):]))
         for i, (turn, ents) in enumerate(zip(turns, self.entities(texts))):
             turn.entities, turn.intent = ents, alone[i]
             if turn.context.pending and self._read_as_answer(turn):

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from pipeline.batching import length_sorted_batches
+from pipeline.batching import length_sorted_batches, tokenize
 from pipeline.config import StageConfig
 from pipeline.errors import ConfigError, ModelLoadError, NotFittedError, check_param
 from pipeline.reply.grounded import GroundedGenerator
@@ -155,7 +155,7 @@ class Seq2SeqGenerator:
         return self.config.prompt_template
 
     def _count_tokens(self, text: str) -> int:
-        return len(self.tokenizer(text, add_special_tokens=True)["input_ids"])
+        return len(tokenize(self.tokenizer, text, add_special_tokens=True)["input_ids"])
 
     def prompts(self, messages: list[str], intents: list[IntentPrediction], snippets: list[list[Snippet]],
                 entities: list[list[Entity]] | None = None) -> tuple[list[str], list[list[str]]]:
@@ -193,7 +193,7 @@ class Seq2SeqGenerator:
         bar = tqdm(total=len(prompts), desc="generating", unit="reply", disable=not self.progress, dynamic_ncols=True)
         for idx in length_sorted_batches([len(p) for p in prompts], cfg.batch_size, shuffle=False):
             idx = [int(i) for i in idx]
-            enc = self.tokenizer([prompts[i] for i in idx], return_tensors="pt", padding=True, truncation=True,
+            enc = tokenize(self.tokenizer, [prompts[i] for i in idx], return_tensors="pt", padding=True, truncation=True,
                                  max_length=cfg.max_input_tokens).to(self.device)
             kwargs: dict[str, Any] = {"num_beams": cfg.num_beams, "max_new_tokens": cfg.max_new_tokens, "do_sample": False}
             if cfg.no_repeat_ngram_size:

@@ -27,7 +27,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from pipeline.artifacts import atomic_write
-from pipeline.batching import length_sorted_batches, mean_pool
+from pipeline.batching import length_sorted_batches, mean_pool, tokenize
 from pipeline.config import StageConfig
 from pipeline.errors import check_param, first_line
 from pipeline.hub import ModelRef, load_pretrained, resolve_model
@@ -119,7 +119,7 @@ class SentenceEncoder:
             return out
         with torch.inference_mode():
             for idx in length_sorted_batches([len(t) for t in texts], self.config.batch_size, shuffle=False):
-                batch = self._tokenizer([texts[i] for i in idx], padding=True, truncation=True,
+                batch = tokenize(self._tokenizer, [texts[i] for i in idx], padding=True, truncation=True,
                                         max_length=self.config.max_length, return_tensors="pt")
                 pooled = mean_pool(self._model(**batch).last_hidden_state, batch["attention_mask"])
                 if self.config.normalize:
