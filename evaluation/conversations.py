@@ -49,14 +49,15 @@ def in_reply(value: str, reply: str) -> bool:
 def replay(assistant: Any, conversation: Any) -> list[dict[str, Any]]:
     """Play one scripted conversation; one scored record per turn."""
     from pipeline.conversation import Conversation
-    from pipeline.reply.grounded import intent_phrase
     from pipeline.types import Offer
 
+    assistant.warm_up()
+    words = assistant.stage("nlg").phrasing  # the topics a clarification question would offer
     conv, now, records = Conversation(id=conversation.id), START, []
     for number, scripted in enumerate(conversation.turns, start=1):
         now += (scripted.idle_minutes * 60.0) if scripted.idle_minutes is not None else STEP_S
         if scripted.pending:
-            conv.pending = [Offer(i, intent_phrase(i)) for i in scripted.pending]
+            conv.pending = [Offer(i, words.topic(i)) for i in scripted.pending]
             conv.pending_text = conv.turns[-1].query if conv.turns else None
         if scripted.status == "handed_off" and conv.status != "handed_off":
             conv.handoff()

@@ -7,7 +7,12 @@ Every problem names the file and line (``orders.yaml:12: unknown key 'titel' ...
 
 A knowledge base is a folder of ``*.yaml`` files, each a list of snippets with
 ``id``, ``intents``, ``title``, ``text`` and optional ``tags`` (see
-knowledge_base/README.md for the format and the fact sheet the texts follow).
+knowledge_base/README.md for the format and the fact sheet the texts follow), and
+optionally an ``intents.yaml`` beside them (or in the parent folder): the reply
+phrasing, :mod:`knowledge_base.phrasing`. Its intents are whatever its snippets
+name; ``--model M`` compares them with an intent model's labels::
+
+    python -m knowledge_base.loader knowledge_base/domains/banking/policies --model artifacts/intent-banking77
 """
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ from typing import Any, Iterable, Sequence
 import yaml
 
 from knowledge_base.intents import INTENTS
+from knowledge_base.phrasing import FILE_NAME as PHRASING_FILE, Phrasing, find_phrasing_file, load_phrasing
 from knowledge_base.yaml_nodes import KnowledgeBaseError, YamlDoc, intent_checker
 from pipeline.errors import CliParser, cli_main
 from pipeline.types import Snippet
@@ -35,7 +41,8 @@ logger = logging.getLogger(__name__)
 REQUIRED_KEYS = ("id", "intents", "title", "text")
 SNIPPET_KEYS = frozenset(REQUIRED_KEYS + ("tags",))
 EXAMPLE_REQUIRED = ("message", "intents", "snippet_ids")
-EXAMPLE_KEYS = frozenset(EXAMPLE_REQUIRED + ("kind", "note"))
+EXAMPLE_KEYS = frozenset(EXAMPLE_REQUIRED + ("kind", "note", "part"))
+PARTS = ("dev", "test")
 KINDS = ("single", "two_concerns", "ambiguous")
 MAX_SENTENCES = 4
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
@@ -74,6 +81,7 @@ class KnowledgeBase:
     snippets: list[Snippet]
     root: Path
     files: list[str] = field(default_factory=list)  # paths relative to root, sorted
+    phrasing: Phrasing = field(default_factory=Phrasing)  # intents.yaml: topics, openings, closings, contact
     _index: dict[str, Snippet] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __len__(self) -> int:
@@ -109,10 +117,35 @@ class KnowledgeBase:
             digest.update(snippet_hash(snippet).encode())
         return digest.hexdigest()
 
+    def intents(self) -> list[str]:
+        """Every intent some snippet carries, sorted."""
+        return sorted(self.by_intent())
+
     def missing_intents(self, intents: Iterable[str] = INTENTS) -> list[str]:
         """The given intents that no snippet carries."""
         covered = self.by_intent()
         return [intent for intent in intents if intent not in covered]
+
+    def coverage(self, model_labels: Iterable[str]) -> dict[str, list[str]]:
+        """Which of a model's intents have no snippet, and which snippet intents the model never predicts."""
+        labels, carried = set(model_labels), set(self.by_intent())
+        return {"model_intents_without_snippets": sorted(labels - carried),
+                "snippet_intents_no_model_predicts": sorted(carried - labels)}
+
+    def check_model(self, model_labels: Iterable[str], model: str = "the intent model") -> None:
+        """A model that shares no intent with the knowledge base is an error naming both sets; gaps are warnings."""
+        labels = sorted(set(model_labels))
+        gaps = self.coverage(labels)
+        if not set(labels) & set(self.by_intent()):
+            raise KnowledgeBaseError(f"The knowledge base at {self.root} and {model} share no intent: its snippets are "
+                                     f"about {', '.join(self.intents()[:8])}{' ...' if len(self.intents()) > 8 else ''}; "
+                                     f"the model predicts {', '.join(labels[:8])}{' ...' if len(labels) > 8 else ''}. "
+                                     "Pass the knowledge base written for this model (retrieval.kb_path), or the model "
+                                     "trained for this knowledge base (nlu.model).")
+        if gaps["model_intents_without_snippets"]:
+            logger.warning("%d intent(s) of %s have no snippet in %s: %s. Their messages get a reply that points to a "
+                           "person instead of an answer.", len(gaps["model_intents_without_snippets"]), model, self.root,
+                           ", ".join(gaps["model_intents_without_snippets"]))
 
 
 # ---------------------------------------------------------------- knowledge base
@@ -134,19 +167,25 @@ def _parse_snippet(doc: YamlDoc, node: yaml.Node, index: int, rel: str, known: s
     return Snippet(id=snippet_id, intents=intents, title=title, text=text, tags=tags, source=f"{rel}:{line}")
 
 
-def load_knowledge_base(path: str | Path | None = None, *,
-                        known_intents: Iterable[str] | None = INTENTS) -> KnowledgeBase:
-    """Load every ``*.yaml``/``*.yml`` file under ``path`` (a folder, or one file); default the packaged one.
+_DEMO = object()
 
-    ``known_intents`` (default: the 27 Bitext intents) is what a snippet's intents
-    must belong to (``None`` accepts any name); those without a snippet are logged
-    as a warning. Raises :class:`KnowledgeBaseError` naming file and line.
+
+def load_knowledge_base(path: str | Path | None = None, *, known_intents: Iterable[str] | None | object = _DEMO) -> KnowledgeBase:
+    """Load every ``*.yaml``/``*.yml`` file under ``path`` (a folder, or one file) but ``intents.yaml``; default the
+    packaged one.
+
+    ``known_intents`` is what a snippet's intents must belong to (``None`` accepts any name); by default the 27
+    Bitext intents for the packaged demo store and any name for another knowledge base, whose intents come from
+    its model (:meth:`KnowledgeBase.check_model`). Raises :class:`KnowledgeBaseError` naming file and line.
     """
     root = Path(path) if path is not None else default_kb_dir()
+    if known_intents is _DEMO:
+        known_intents = INTENTS if root.resolve() == default_kb_dir() else None
     if root.is_file():
         files, base = [root], root.parent
     elif root.is_dir():
-        files, base = sorted(p for p in root.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()), root
+        files, base = sorted(p for p in root.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()
+                             and p.name != PHRASING_FILE), root
         if not files:
             raise KnowledgeBaseError(f"{root}: the knowledge base folder has no .yaml files. Add policy files "
                                      f"(format in knowledge_base/README.md) or pass another folder.")
@@ -180,7 +219,10 @@ def load_knowledge_base(path: str | Path | None = None, *,
             snippets.append(snippet)
     if errors:
         raise KnowledgeBaseError(errors[0], errors)
-    kb = KnowledgeBase(snippets=snippets, root=root, files=[f.relative_to(base).as_posix() for f in files])
+    carried = {intent for snippet in snippets for intent in snippet.intents}
+    phrasing_file = find_phrasing_file(root)
+    phrasing = load_phrasing(phrasing_file, carried) if phrasing_file else Phrasing()
+    kb = KnowledgeBase(snippets=snippets, root=root, files=[f.relative_to(base).as_posix() for f in files], phrasing=phrasing)
     missing = kb.missing_intents(sorted(known)) if known is not None else []
     if missing:
         logger.warning("%s: no snippet for the intent(s) %s; retrieval for them falls back to unfiltered search.",
@@ -198,6 +240,7 @@ class RetrievalExample:
     snippet_ids: list[str]
     kind: str = "single"  # "single" | "two_concerns" | "ambiguous"
     source: str = ""  # "retrieval_set.yaml:LINE"
+    part: str = "test"  # "dev" | "test": a set may keep its development part in the same file
 
 
 def _parse_example(doc: YamlDoc, node: yaml.Node, index: int, kb: KnowledgeBase | None,
@@ -230,8 +273,11 @@ def _parse_example(doc: YamlDoc, node: yaml.Node, index: int, kb: KnowledgeBase 
             if not any(intent in kb.get(s).intents for s in snippet_ids):
                 raise KnowledgeBaseError(f"{doc.at(node)}: no gold snippet of {name} carries its intent "
                                          f"{intent!r}. Add one that answers that part of the message.")
+    part = fields.get("part", (node, "test"))[1]
+    if part not in PARTS:
+        raise KnowledgeBaseError(f"{doc.at(fields['part'][0])}: 'part' of {name} must be dev or test. Got {part!r}.")
     return RetrievalExample(message=message, intents=intents, snippet_ids=snippet_ids, kind=kind,
-                            source=f"{doc.path.name}:{node.start_mark.line + 1}")
+                            source=f"{doc.path.name}:{node.start_mark.line + 1}", part=part)
 
 
 def load_retrieval_set(path: str | Path | None = None, kb: KnowledgeBase | None = None) -> list[RetrievalExample]:
@@ -265,6 +311,26 @@ def load_retrieval_set(path: str | Path | None = None, kb: KnowledgeBase | None 
 
 
 # ---------------------------------------------------------------- CLI
+def model_labels(model: str | Path) -> list[str]:
+    """An intent model folder's labels, from its config.json (``id2label``), without loading the model."""
+    config = Path(model) / "config.json"
+    if not config.is_file():
+        raise KnowledgeBaseError(f"{model}: no config.json; pass an intent model folder (python -m training.finetune_intent "
+                                 "writes one).")
+    id2label = json.loads(config.read_text(encoding="utf-8")).get("id2label") or {}
+    labels = [str(v) for _, v in sorted(id2label.items(), key=lambda kv: int(kv[0]))]
+    if not labels or all(label.startswith("LABEL_") for label in labels):
+        raise KnowledgeBaseError(f"{config}: no intent names (id2label). Train the model with python -m "
+                                 "training.finetune_intent, which stores them.")
+    return labels
+
+
+def model_coverage(kb: KnowledgeBase, model: str | Path) -> dict[str, Any]:
+    labels = model_labels(model)
+    return {"path": str(model), "labels": len(labels), **kb.coverage(labels)}
+
+
+
 def summary(kb: KnowledgeBase, known_intents: Iterable[str] = INTENTS) -> str:
     """One line: files, snippets, intents covered, content hash."""
     known = list(known_intents)
@@ -282,18 +348,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--retrieval-set", nargs="?", const=str(default_retrieval_set_path()), default=None,
                         metavar="FILE", help="Also validate a labelled retrieval set against it (default file "
                                              "when no FILE is given).")
-    parser.add_argument("--any-intent", action="store_true", help="Accept intents outside the 27 Bitext ones.")
+    parser.add_argument("--any-intent", action="store_true", help="Accept intents outside the 27 Bitext ones (the packaged demo store only).")
+    parser.add_argument("--model", default=None, help="An intent model folder: print which of its intents have no snippet, and which snippet intents it never predicts.")
     parser.add_argument("--json", action="store_true", help="Print the summary as one JSON object.")
     args = parser.parse_args(argv)
     setup_logging(0, quiet=True)  # warnings (long texts, intents without snippets) and errors only
-    kb = load_knowledge_base(args.path, known_intents=None if args.any_intent else INTENTS)
-    known = sorted(set(kb.by_intent())) if args.any_intent else list(INTENTS)
+    kb = load_knowledge_base(args.path, **({"known_intents": None} if args.any_intent else {}))
+    demo = kb.root.resolve() == default_kb_dir() and not args.any_intent
+    known = list(INTENTS) if demo else kb.intents()
     missing = kb.missing_intents(known)
     report: dict[str, Any] = {"root": str(kb.root), "files": len(kb.files), "snippets": len(kb.snippets),
                               "intents": len(known), "intents_covered": len(known) - len(missing),
                               "missing_intents": missing, "content_hash": kb.content_hash()}
+    if kb.phrasing.source:
+        report["phrasing"] = {"path": kb.phrasing.source, "intents": len(kb.phrasing.intents), "contact": sorted(kb.phrasing.contact)}
     if not args.json:
         print(summary(kb, known))
+    if args.model:
+        report["model"] = model_coverage(kb, args.model)
+        if not args.json:
+            cov = report["model"]
+            print(f"{args.model}: {cov['labels']} intents; without a snippet: {', '.join(cov['model_intents_without_snippets']) or 'none'}; "
+                  f"snippet intents it never predicts: {', '.join(cov['snippet_intents_no_model_predicts']) or 'none'}")
     if args.retrieval_set:
         examples = load_retrieval_set(args.retrieval_set, kb)
         kinds = {k: sum(e.kind == k for e in examples) for k in KINDS}

@@ -170,7 +170,12 @@ class SupportAssistant:
 def build_assistant(config: RespondConfig | None = None, *, progress: bool = False) -> SupportAssistant:
     """The default stages from ``config``: NLU, policy, retrieval and reply (models load in ``warm_up``)."""
     config = config or RespondConfig()
-    retrieval = RetrievalStage(config.retrieval)
-    stages = [NLUStage(config.nlu, progress=progress), PolicyStage(config.policy), retrieval,
+    nlu, retrieval = NLUStage(config.nlu, progress=progress), RetrievalStage(config.retrieval)
+
+    def answerable() -> list[str]:  # the knowledge base must share intents with the model (one error if not)
+        retrieval.kb.check_model(nlu.labels, f"the intent model {config.nlu.model!r}")
+        return retrieval.kb.intents()
+
+    stages = [nlu, PolicyStage(config.policy, answerable=answerable), retrieval,
               ReplyStage(config.nlg, kb=lambda: retrieval.kb, progress=progress)]
     return SupportAssistant(stages, max_chars=config.max_chars, conversation=config.conversation)

@@ -9,6 +9,8 @@ Routes (``turn.route``), first that applies:
 - ``handoff``: the customer asks for a person (:func:`~pipeline.nlu.person.asks_for_person`, or the classifier reads one of
   ``handoff_intents`` with at least ``handoff_min_confidence`` in a message that names a person); the
   conversation's status becomes ``handed_off``;
+- ``no_policy``: the intent is in scope but the knowledge base has no snippet for it (the reply points to a
+  person and invents nothing);
 - ``answer``: the intent is in scope;
 - ``clarify``: under the threshold, but the top two intents hold ``clarify_mass`` of the probability;
 - ``out_of_scope``: anything else (the reply points to a person without handing the conversation off).
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from pipeline.config import StageConfig
 from pipeline.errors import check_param
@@ -43,11 +46,14 @@ class PolicyStage:
 
     name = "policy"
 
-    def __init__(self, config: PolicyConfig | None = None) -> None:
+    def __init__(self, config: PolicyConfig | None = None, *, answerable: Any = None) -> None:
         self.config = config or PolicyConfig()
+        self.answerable = answerable  # the intents with snippets (or a callable giving them); None: all
+        self._answerable: set[str] | None = None
 
     def warm_up(self) -> None:
-        """Nothing to load."""
+        if self.answerable is not None and self._answerable is None:
+            self._answerable = set(self.answerable() if callable(self.answerable) else self.answerable)
 
     def wants_person(self, turn: Turn) -> bool:
         if asks_for_person(turn.text):
@@ -64,7 +70,7 @@ class PolicyStage:
         if self.wants_person(turn):
             return "handoff"
         if pred is not None and pred.in_scope:
-            return "answer"
+            return "no_policy" if self._answerable is not None and pred.label not in self._answerable else "answer"
         mass = sum(p for _, p in pred.ranking[:2]) if pred is not None else 0.0
         if re.search(r"[^\W\d_]{2,}", turn.text) and mass >= cfg.clarify_mass:
             return "clarify"

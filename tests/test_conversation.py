@@ -212,3 +212,27 @@ def test_respond_replays_a_conversation_file(tmp_path, capsys, monkeypatch, assi
                                        "message. Remove the empty line(s) and retry.\n")
     assert respond.main(["--conversation", str(tmp_path / "none.txt")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_an_intent_without_snippets_gets_the_no_policy_reply(packaged_retrieval):
+    from pipeline.assistant import load_respond_config
+    from pipeline.nlu.stage import NLUStage
+    from pipeline.policy import PolicyStage
+    from pipeline.reply.stage import ReplyStage
+    from pipeline.assistant import SupportAssistant
+    from tests.test_respond import FakeClassifier
+
+    config = load_respond_config(None, {"nlu": {"model": "unused"}})
+    stages = [NLUStage(config.nlu, classifier=FakeClassifier(TABLE)), PolicyStage(config.policy, answerable=lambda: ["get_refund"]),
+              packaged_retrieval, ReplyStage(config.nlg, kb=lambda: packaged_retrieval.kb)]
+    turn = SupportAssistant(stages).answer(["how do I reset my password"])[0]
+    assert (turn.route, turn.reply.generator, turn.reply.fallback, turn.snippets) == ("no_policy", "no_policy", "no_policy", [])
+    assert turn.reply.text.startswith("I understand your question is about recovering your password, but I don't have our "
+                                      "policy on that at hand, and I'd rather not guess.")
+
+
+def test_a_model_that_shares_no_intent_with_the_knowledge_base_is_one_error(packaged_retrieval):
+    from knowledge_base.yaml_nodes import KnowledgeBaseError
+
+    with pytest.raises(KnowledgeBaseError, match="share no intent"):
+        packaged_retrieval.kb.check_model(["freeze_account", "balance"], "the intent model 'clinc'")

@@ -167,7 +167,7 @@ def test_unknown_key(tmp_path):
 
 def test_unknown_intent(tmp_path):
     path = write(tmp_path, "kb.yaml", "- id: a\n  intents:\n    - review\n    - cancel_ordr\n  title: T\n  text: Hi.\n")
-    assert error_of(tmp_path) == (f"{path}:4: unknown intent 'cancel_ordr' in snippet 'a' (did you mean "
+    assert error_of(tmp_path, known_intents=INTENTS) == (f"{path}:4: unknown intent 'cancel_ordr' in snippet 'a' (did you mean "
                                   f"'cancel_order'?). Valid intents are the 27 names in INTENTS, "
                                   f"knowledge_base/intents.py.")
 
@@ -187,7 +187,7 @@ def test_non_string_id(tmp_path):
 def test_all_problems_are_collected(tmp_path):
     write(tmp_path, "kb.yaml", "- id: a\n  intents: [nope]\n  title: T\n  text: Hi.\n- id: b\n  title: T\n  text: Hi.\n")
     with pytest.raises(KnowledgeBaseError) as info:
-        load_knowledge_base(tmp_path)
+        load_knowledge_base(tmp_path, known_intents=INTENTS)
     assert len(info.value.errors) == 2
     assert str(info.value).endswith("(and 1 more problem)")
     assert info.value.errors[1].endswith(":5: snippet 'b' has no 'intents'. Required keys: id, intents, title, text.")
@@ -286,11 +286,11 @@ def test_cli_summary_and_error(tmp_path, capsys, monkeypatch):
     assert main([str(tmp_path)]) == 0
     out = capsys.readouterr().out.strip()
     kb = load_knowledge_base(tmp_path, known_intents=None)
-    assert out == f"{tmp_path}: 1 files, 2 snippets, 2/27 intents covered, content hash {kb.content_hash()[:16]}"
+    assert out == f"{tmp_path}: 1 files, 2 snippets, 2/2 intents covered, content hash {kb.content_hash()[:16]}"
     assert main([str(tmp_path), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert (report["files"], report["snippets"], report["intents"], report["intents_covered"]) == (1, 2, 27, 2)
-    assert len(report["missing_intents"]) == 25 and report["content_hash"] == kb.content_hash()
+    assert (report["files"], report["snippets"], report["intents"], report["intents_covered"]) == (1, 2, 2, 2)
+    assert report["missing_intents"] == [] and report["content_hash"] == kb.content_hash()
     assert main([str(tmp_path / "missing")]) == 2
     assert capsys.readouterr().err.startswith(f"error: {tmp_path / 'missing'}: the knowledge base folder does not")
 
@@ -434,3 +434,47 @@ def test_retrieval_messages_are_not_copied_from_bitext(examples, shared_data):
     with path.open(encoding="utf-8") as handle:
         bitext = {row["instruction"].strip().casefold() for row in csv.DictReader(handle)}
     assert [e.message for e in examples if e.message.casefold() in bitext] == []
+
+
+# ---------------------------------------------------------------- another domain: intents from the model, phrasing as data
+def test_another_domain_accepts_its_own_intents_and_checks_them_against_a_model(tmp_path, capsys):
+    write(tmp_path, "kb.yaml", "- id: f\n  intents: [freeze_account]\n  title: Freeze\n  text: Freeze it in the app.\n"
+                               "- id: b\n  intents: [balance]\n  title: Balance\n  text: See Home.\n")
+    kb = load_knowledge_base(tmp_path)
+    assert kb.intents() == ["balance", "freeze_account"]
+    assert kb.coverage(["freeze_account", "report_fraud"]) == {"model_intents_without_snippets": ["report_fraud"],
+                                                               "snippet_intents_no_model_predicts": ["balance"]}
+    with pytest.raises(KnowledgeBaseError, match=r"share no intent: its snippets are about balance, freeze_account; "
+                                                 r"the model predicts get_refund, track_order"):
+        kb.check_model(["track_order", "get_refund"])
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text(json.dumps({"id2label": {"0": "freeze_account", "1": "report_fraud"}}))
+    assert main([str(tmp_path), "--model", str(model), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["model"] == {"path": str(model), "labels": 2, "model_intents_without_snippets": ["report_fraud"],
+                               "snippet_intents_no_model_predicts": ["balance"]}
+    (model / "config.json").write_text(json.dumps({"id2label": {"0": "LABEL_0"}}))
+    assert main([str(tmp_path), "--model", str(model)]) == 2
+    assert "no intent names (id2label)" in capsys.readouterr().err
+
+
+def test_phrasing_file_is_read_and_checked(tmp_path):
+    write(tmp_path, "kb.yaml", "- id: f\n  intents: [freeze_account]\n  title: Freeze\n  text: Freeze it in the app.\n")
+    phrasing = tmp_path / "intents.yaml"
+    phrasing.write_text("contact:\n  phone: '0800 1'\nintents:\n  freeze_account:\n    topic: freezing your account\n"
+                        "    opening_with_reference: 'About {ref}:'\n")
+    kb = load_knowledge_base(tmp_path)
+    assert kb.files == ["kb.yaml"] and kb.phrasing.topic("freeze_account") == "freezing your account"
+    assert kb.phrasing.opening("freeze_account", "order 1") == "About order 1:"
+    assert kb.phrasing.channel_sentence() == "You can also reach our customer service team by phone at 0800 1."
+    phrasing.write_text("intents:\n  freeze_account:\n    topik: x\n")
+    assert error_of(tmp_path) == (f"{phrasing}:3: unknown key 'topik' in intent 'freeze_account'. Valid keys: topic, "
+                                  "opening, opening_with_reference, closing, reference.")
+    phrasing.write_text("intents:\n  report_fraud:\n    topic: fraud\n")
+    assert error_of(tmp_path) == (f"{phrasing}:2: intent 'report_fraud' has no snippet in the knowledge base. Remove its "
+                                  "entry, fix the name, or add a snippet for it.")
+
+
+def test_packaged_phrasing_covers_every_intent(kb):
+    assert set(kb.phrasing.intents) == set(INTENTS) and kb.phrasing.contact["phone"] == "1-800-555-0199"

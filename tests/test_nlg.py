@@ -11,7 +11,7 @@ from pipeline.errors import ConfigError, ModelLoadError, NotFittedError
 from pipeline.reply.guardrails import Guardrails
 from pipeline.reply.fallbacks import clarification_reply, out_of_scope_reply
 from pipeline.reply.generators import GeneratorConfig, GroundedGenerator, Seq2SeqGenerator, build_generator
-from pipeline.reply.grounded import INTENT_PHRASES
+from knowledge_base.phrasing import load_phrasing
 from pipeline.reply.prompts import DEFAULT_PROMPT_TEMPLATE, check_template, fit_prompt, format_slots, render_prompt
 from pipeline.nlu.entities import extract_entities
 from pipeline.types import IntentPrediction, Snippet
@@ -28,12 +28,15 @@ CONTACT = Snippet(id="contact", intents=["contact_customer_service"], title="Con
                   text="You can reach customer service by phone at 1-800-555-0199 or by live chat. Letters go to our office.")
 
 
+DEMO = load_phrasing(Path(__file__).resolve().parents[1] / "knowledge_base" / "intents.yaml")
+
+
 def pred(label: str, conf: float = 0.9, ranking=None) -> IntentPrediction:
     return IntentPrediction(label=label, confidence=conf, ranking=ranking or [(label, conf)])
 
 
 def test_grounded_reply_is_exact_mentions_order_and_policy_number():
-    reply = GroundedGenerator().run(["I want a refund for order 12345"], [pred("get_refund")], [[REFUND, METHOD]])["replies"][0]
+    reply = GroundedGenerator(phrasing=DEMO).run(["I want a refund for order 12345"], [pred("get_refund")], [[REFUND, METHOD]])["replies"][0]
     assert reply == (
         "I understand you'd like to get a refund for order 12345, and I'm here to help. "
         "Returns are accepted within 30 days of delivery. "
@@ -45,31 +48,38 @@ def test_grounded_reply_is_exact_mentions_order_and_policy_number():
     assert "order 12345" in reply and "30 days" in reply
 
 
-def test_grounded_uses_invoice_email_and_amount_from_the_message():
-    gen = GroundedGenerator(max_snippets=1)
+def test_grounded_names_order_and_invoice_numbers_but_never_emails_or_amounts():
+    gen = GroundedGenerator(max_snippets=1, phrasing=DEMO)
     replies = gen.run(
-        ["where is invoice #00108?", "close my account jo@x.com", "refund my $160 please", "my order never came"],
+        ["where is invoice #00108 of order 5555?", "close my account jo@x.com", "refund my $160 please", "my order never came"],
         [pred("get_invoice"), pred("delete_account"), pred("get_refund"), pred("complaint")],
         [[REFUND]] * 4,
     )["replies"]
-    assert replies[0].startswith("I understand you'd like to get a copy of invoice 00108, and I'm here to help.")
-    assert replies[1].startswith("I understand you'd like to close the account registered to jo@x.com, and I'm here to help.")
-    assert replies[2].startswith("I understand you'd like to get a refund for your payment of $160, and I'm here to help.")
+    assert replies[0].startswith("I understand you'd like to get a copy of invoice 00108, and I'm here to help.")  # invoice first
+    assert replies[1].startswith("I understand you'd like to close your account, and I'm here to help.") and "jo@x.com" not in replies[1]
+    assert replies[2].startswith("I understand you'd like to get a refund, and I'm here to help.") and "$160" not in replies[2]
     assert replies[3].startswith("I'm sorry about your experience, and thank you for telling us.")
+
+
+def test_an_intent_without_phrasing_gets_generic_lines():
+    reply = GroundedGenerator(phrasing=DEMO).run(["freeze order 4471-22"], [pred("freeze_account")], [[REFUND]])["replies"][0]
+    assert reply == ("Here is what I can tell you about freeze account for order 4471-22. Returns are accepted within 30 days "
+                     "of delivery. You can request a refund under Account > Orders; your refund is issued within 5-7 "
+                     "business days. If you have any other questions, just reply here.")
 
 
 def test_grounded_replies_pass_guardrails_for_every_intent():
     guards = Guardrails()
-    gen = GroundedGenerator()
+    gen = GroundedGenerator(phrasing=DEMO)
     messages = [f"question about order 55555 and jo@x.com ({intent})" for intent in INTENTS]
     replies = gen.run(messages, [pred(i) for i in INTENTS], [[REFUND, METHOD]] * len(INTENTS))["replies"]
     results = guards.run(replies, messages, [[REFUND, METHOD]] * len(INTENTS))["results"]
     assert [r.fired for r in results] == [[] for _ in INTENTS]
-    assert set(INTENT_PHRASES) == set(INTENTS)
+    assert set(DEMO.intents) == set(INTENTS)
 
 
 def test_grounded_without_snippets_still_replies_and_is_deterministic():
-    gen = GroundedGenerator()
+    gen = GroundedGenerator(phrasing=DEMO)
     a = gen.run(["my payment failed"], [pred("payment_issue")], [[]])["replies"][0]
     assert a.startswith("I'm sorry you're having trouble with your payment; let's get it sorted out. I don't have the policy details")
     assert gen.run(["my payment failed"], [pred("payment_issue")], [[]])["replies"][0] == a
@@ -79,11 +89,12 @@ def test_grounded_without_snippets_still_replies_and_is_deterministic():
 
 def test_clarification_offers_top_two_topics():
     p = pred("get_refund", 0.3, [("get_refund", 0.3), ("track_refund", 0.2), ("cancel_order", 0.1)])
-    assert clarification_reply(p) == (
+    assert clarification_reply(p, DEMO) == (
         "I want to make sure I help you with the right thing. Is your question about getting a refund or about the "
         "status of a refund? A few more words about what you need, such as your order number, will help me answer."
     )
-    assert "Is your question about tracking an order?" in clarification_reply(IntentPrediction("track_order", 0.2))
+    assert "Is your question about tracking an order?" in clarification_reply(IntentPrediction("track_order", 0.2), DEMO)
+    assert "Is your question about track order?" in clarification_reply(IntentPrediction("track_order", 0.2))  # no phrasing
 
 
 def test_out_of_scope_reply_names_the_support_channel():
@@ -92,7 +103,10 @@ def test_out_of_scope_reply_names_the_support_channel():
         "a member of our customer service team, who can help you directly. "
         "You can reach customer service by phone at 1-800-555-0199 or by live chat."
     )
-    assert "support@northwindgoods.com" in out_of_scope_reply()
+    assert out_of_scope_reply(None, DEMO).endswith("You can also reach our customer service team by phone at 1-800-555-0199, "
+                                                   "by live chat from the Help button on the website or in the app, or by "
+                                                   "email at support@northwindgoods.com.")
+    assert out_of_scope_reply().endswith("You can also reach our customer service team directly.")
 
 
 def test_unknown_generator_is_a_config_error():

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from knowledge_base.phrasing import Phrasing
 from pipeline.reply.fallbacks import (
     clarification_reply,
     handed_off_reply,
     handoff_reply,
+    no_policy_reply,
     offered_topics,
     out_of_scope_reply,
 )
@@ -39,6 +41,7 @@ class ReplyStage:
         self.grounded = GroundedGenerator(max_snippets=self.config.max_snippets, max_sentences=self.config.max_sentences)
         self.guardrails = build_guardrails(self.config)
         self.contact: list[Snippet] | None = None
+        self.phrasing = Phrasing()
 
     def warm_up(self) -> None:
         if self.generator is None:
@@ -50,6 +53,10 @@ class ReplyStage:
             kb = self.kb() if callable(self.kb) else self.kb
             by_intent = kb.by_intent() if kb is not None else {}
             self.contact = (by_intent.get("contact_human_agent") or by_intent.get("contact_customer_service") or [])[:1]
+            self.phrasing = kb.phrasing if kb is not None else Phrasing()
+            for generator in (self.generator, self.grounded):
+                if hasattr(generator, "phrasing"):
+                    generator.phrasing = self.phrasing
 
     def run(self, turns: list[Turn]) -> list[Turn]:
         self.warm_up()
@@ -62,17 +69,21 @@ class ReplyStage:
     def fallback_reply(self, turn: Turn) -> Reply:
         """The reply of a turn that is not answered from the policy."""
         pred, entities = turn.intent, turn.reply_entities()
+        words = self.phrasing
         if turn.route == "clarify":
             note = f"intent confidence {pred.confidence:.2f} is under the out-of-scope threshold"
-            return Reply(clarification_reply(pred, entities), "clarification", fallback="low_confidence", notes=[note],
-                         offered=offered_topics(pred))
+            return Reply(clarification_reply(pred, words, entities), "clarification", fallback="low_confidence", notes=[note],
+                         offered=offered_topics(pred, words))
         if turn.route == "out_of_scope":
             note = f"intent confidence {pred.confidence:.2f} is under the out-of-scope threshold" if pred else "no intent"
-            return Reply(out_of_scope_reply(self.contact), "out_of_scope", fallback="out_of_scope", notes=[note])
+            return Reply(out_of_scope_reply(self.contact, words), "out_of_scope", fallback="out_of_scope", notes=[note])
+        if turn.route == "no_policy":
+            note = f"the knowledge base has no snippet for the intent {pred.label!r}"
+            return Reply(no_policy_reply(pred.label, self.contact, words), "no_policy", fallback="no_policy", notes=[note])
         if turn.route == "handoff":
             own = pred is not None and pred.in_scope and pred.label != "contact_human_agent"
             topic = pred.label if own else turn.context.previous_intent
-            return Reply(handoff_reply(topic, entities), "handoff", fallback="handoff_request")
+            return Reply(handoff_reply(topic, words, entities), "handoff", fallback="handoff_request")
         return Reply(handed_off_reply(), "handed_off", fallback="handed_off")
 
     def _answer(self, turns: list[Turn]) -> None:

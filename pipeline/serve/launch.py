@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
 
+from pipeline.errors import PipelineError
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -42,7 +44,7 @@ def wait_ready(url: str, process: subprocess.Popen, timeout: float = 120.0) -> N
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"The server exited with status {process.returncode} before it was ready.")
+            raise PipelineError(f"The server exited with status {process.returncode} before it was ready; its log says why.")
         try:
             with urllib.request.urlopen(url + "/readyz", timeout=2) as response:
                 if json.load(response).get("status") == "ready":
@@ -50,7 +52,7 @@ def wait_ready(url: str, process: subprocess.Popen, timeout: float = 120.0) -> N
         except (urllib.error.URLError, ConnectionError, TimeoutError, ValueError):
             pass
         time.sleep(0.2)
-    raise TimeoutError(f"The server at {url} was not ready after {timeout:.0f} s.")
+    raise PipelineError(f"The server at {url} was not ready after {timeout:.0f} s; its log says why.")
 
 
 def start_server(args: Sequence[str], port: int, log_path: str | Path | None = None, env: dict | None = None,
