@@ -183,6 +183,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--part", choices=("test", "dev", "all"), default="test", help="Which part to replay (default: %(default)s, the held-out one).")
     p.add_argument("--config", default=None, help="Respond YAML config (configs/respond/...).")
     p.add_argument("--intent-model", default=None, help="Intent model folder or Hub id (default: the cached bootstrap model).")
+    p.add_argument("--kb", default=None, help="Knowledge-base folder (default: the packaged demo store).")
     p.add_argument("--output-dir", default=None, help="Where to write results (default: runs/conversations/<timestamp>).")
     p.add_argument("--overwrite", action="store_true", help="Replace --output-dir if it is not empty.")
     p.add_argument("--json", action="store_true", help="Print metrics.json to stdout instead of the table.")
@@ -200,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
 
     out = Path(args.output_dir or REPO_ROOT / "runs" / "conversations" / datetime.now().strftime("%Y%m%d-%H%M%S"))
     check_output_dir(out, args.overwrite)  # cheap checks first
-    config = load_respond_config(args.config, {"nlu": {"model": args.intent_model}})
+    config = load_respond_config(args.config, {"nlu": {"model": args.intent_model}, "retrieval": {"kb_path": args.kb}})
     conversations = [c for c in load_conversation_set(args.conversation_set) if args.part in ("all", c.part)]
     assistant = build_assistant(config)
     records = [rec for conv in conversations for rec in replay(assistant, conv)]

@@ -34,7 +34,7 @@ import yaml
 from evaluation.ranking import RankingEvaluator, RankingResult
 from pipeline.artifacts import atomic_dir, check_output_dir, library_versions, write_json
 from pipeline.retrieval.embedding import SentenceEncoder
-from pipeline.errors import CliParser, cli_main
+from pipeline.errors import CliParser, DataError, cli_main
 from pipeline.retrieval.lexical import BM25, TfidfScorer
 from pipeline.retrieval.retriever import Retriever, RetrieverConfig, document_text
 from pipeline.utils import setup_logging
@@ -155,6 +155,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--kb", dest="kb_path", default=None,
                    help="Knowledge-base folder (default: the config's kb_path or the packaged one).")
     p.add_argument("--retrieval-set", default=None, help="Labelled retrieval set YAML (default: the packaged one).")
+    p.add_argument("--part", choices=("all", "dev", "test"), default="all",
+                   help="Examples of this part of a set that has a 'part' key (a set without one is all 'test').")
     p.add_argument("--intent-model", default=None, help="Intent classifier folder: adds rows with predicted intents.")
     p.add_argument("--output-dir", default=None, help="Where to write results (default: runs/retrieval/<timestamp>).")
     p.add_argument("--overwrite", action="store_true", help="Replace --output-dir if it is not empty.")
@@ -181,7 +183,9 @@ def main(argv: list[str] | None = None) -> int:
         resolve_model(args.intent_model, what="intent model")
     config = RetrieverConfig.resolve(args.config, args)
     kb = load_knowledge_base(config.kb_path)
-    examples = load_retrieval_set(args.retrieval_set, kb=kb)
+    examples = [ex for ex in load_retrieval_set(args.retrieval_set, kb=kb) if args.part in ("all", ex.part)]
+    if not examples:
+        raise DataError(f"The retrieval set has no examples in part {args.part!r}. Pass --part all, dev or test.")
     messages = [ex.message for ex in examples]
     gold_ids = [list(ex.snippet_ids) for ex in examples]
     gold_intents = [list(ex.intents) for ex in examples]
@@ -213,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         (tmp / "table.md").write_text(format_table(rows, markdown=True), encoding="utf-8")
         (tmp / "config.yaml").write_text(yaml.safe_dump(
             {"retriever": config.to_dict(), "hybrid_weight": hybrid_weight, "kb": str(kb.root),
-             "retrieval_set": args.retrieval_set, "intent_model": args.intent_model}, sort_keys=False), encoding="utf-8")
+             "retrieval_set": args.retrieval_set, "part": args.part, "intent_model": args.intent_model}, sort_keys=False), encoding="utf-8")
         with open(tmp / "per_example.jsonl", "w", encoding="utf-8") as fh:
             for i, ex in enumerate(examples):
                 line = {"message": ex.message, "kind": ex.kind, "gold_intents": gold_intents[i], "gold_snippets": gold_ids[i],

@@ -1,6 +1,7 @@
 """Batch evaluation run: the whole pipeline (or only NLU) over a test set, every stage scored.
 
     python -m evaluation.run --config configs/eval/bitext.yaml --limit 3000
+    python -m evaluation.run --data my_intents.csv --intent-model artifacts/my-intents --kb my_kb/   # your own domain
     python -m evaluation.run --config configs/eval/banking77.yaml --output-dir runs/
     python -m evaluation.run --config configs/eval/bitext.yaml --run-dir runs/20260101-120000-bitext --resume
     python -m evaluation.run --compare configs/eval/bitext.yaml configs/eval/bitext-bootstrap.yaml --limit 500
@@ -94,10 +95,12 @@ def resolve_config(path: str | None, args: argparse.Namespace | dict | None = No
         config.nlu = {**config.nlu, "model": given["intent_model"]}
     if given.get("slot_model"):
         config.nlu = {**config.nlu, "slot_model": given["slot_model"]}
+    if given.get("kb"):
+        config.retrieval = {**config.retrieval, "kb_path": given["kb"]}
     if given.get("keep_pii"):
         config.nlu = {**config.nlu, "keep_pii": True}
     if not config.name:
-        config.name = Path(path).stem if path else "eval"
+        config.name = Path(path).stem if path else Path(config.data).stem if config.data else "eval"
     config.respond_config()  # unknown section keys fail now, before any work
     return config
 
@@ -274,6 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     EvalRunConfig.add_arguments(parser, skip=SECTION_KEYS)
     parser.add_argument("--intent-model", default=None, metavar="DIR", help="Intent model (sets nlu.model).")
     parser.add_argument("--slot-model", default=None, metavar="DIR", help="Learned entity model (sets nlu.slot_model).")
+    parser.add_argument("--kb", default=None, metavar="DIR", help="Knowledge-base folder (sets retrieval.kb_path).")
     parser.add_argument("--keep-pii", action="store_true", help="Write messages, replies and entities unmasked in "
                         "predictions.jsonl (default: emails, phone and card numbers masked; sets nlu.keep_pii).")
     parser.add_argument("--output-dir", default="runs", help="Parent folder of the run folders (default: runs).")
@@ -355,8 +359,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         folder, summary = compare(args.compare, args, args.output_dir)
         print(json.dumps(summary, indent=2) if args.json else (folder / "compare.md").read_text() + f"wrote {folder}")
         return 0
-    if not args.config:
-        raise ConfigError("Pass --config YAML (e.g. configs/eval/bitext.yaml) or --compare A.yaml B.yaml.")
+    if not args.config and not args.data:
+        raise ConfigError("Pass --config YAML (e.g. configs/eval/bitext.yaml), --data FILE with --intent-model DIR, "
+                          "or --compare A.yaml B.yaml.")
     config = resolve_config(args.config, args)
     name = f"{config.name}-{shard.label}" if shard is not None else config.name
     if args.run_dir:

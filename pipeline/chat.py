@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = CliParser(prog="python -m pipeline.chat", description="Chat with the assistant in the terminal.")
     parser.add_argument("--config", help="YAML config with nlu / policy / retrieval / nlg / conversation sections.")
     parser.add_argument("--intent-model", help="Intent model folder or Hub id (default: the cached bootstrap model).")
+    parser.add_argument("--kb", help="Knowledge-base folder of policy YAML files (default: the packaged demo store).")
     parser.add_argument("--state", metavar="FILE", help="Read the conversation from FILE if it exists, and save it there after each turn.")
     parser.add_argument("--keep-pii", action="store_true", help="Show personal data in /trace (masked by default).")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="More log output on stderr.")
@@ -99,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     conversation = load_state(args.state)  # a corrupt or future-version file fails before the models load
     from pipeline.assistant import build_assistant, load_respond_config
 
-    overrides = {"nlu": {"model": args.intent_model, "keep_pii": True if args.keep_pii else None}}
+    overrides = {"nlu": {"model": args.intent_model, "keep_pii": True if args.keep_pii else None}, "retrieval": {"kb_path": args.kb}}
     assistant = build_assistant(load_respond_config(args.config, overrides), progress=progress_enabled())
     assistant.warm_up()
     if sys.stdin.isatty():

@@ -42,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", help="YAML config with nlu / retrieval / nlg sections (see configs/respond/default.yaml).")
     parser.add_argument("--intent-model", help="Intent model folder or Hub id (default: the cached bootstrap model).")
     parser.add_argument("--slot-model", help="Learned entity model folder (training.finetune_slots), merged with the patterns.")
+    parser.add_argument("--kb", help="Knowledge-base folder of policy YAML files (default: the packaged demo store).")
     parser.add_argument("--keep-pii", action="store_true",
                         help="Keep personal data in log lines and the --json trace (by default emails, phone and card numbers are masked).")
     parser.add_argument("--generator", help="Reply generator: grounded (default, offline) or seq2seq.")
@@ -146,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {
         "nlu": {"model": args.intent_model, "slot_model": args.slot_model, "keep_pii": True if args.keep_pii else None},
         "nlg": {"generator": args.generator, "model": args.generator_model},
-        "retrieval": {"top_k": args.top_k},
+        "retrieval": {"top_k": args.top_k, "kb_path": args.kb},
     }
     assistant = build_assistant(load_respond_config(args.config, overrides), progress=progress_enabled(args.progress))
     if lines is not None:

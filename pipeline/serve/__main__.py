@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = CliParser(prog="python -m pipeline.serve", description="Serve the assistant: HTTP API, conversation store, chat page.")
     parser.add_argument("--config", help="YAML config with nlu / policy / retrieval / nlg / conversation / serve sections.")
     parser.add_argument("--intent-model", help="Intent model folder or Hub id (default: the cached bootstrap model).")
+    parser.add_argument("--kb", help="Knowledge-base folder of policy YAML files (default: the packaged demo store).")
     ServeConfig.add_arguments(parser.add_argument_group("server settings (override the config's serve section)"))
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"), help="Server log level.")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="Also log one line per answered message (masked).")
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     from pipeline.serve.config import ServeConfig
 
     given = {k: v for k, v in vars(args).items() if k in ServeConfig.field_names() and v is not None}
-    config = load_respond_config(args.config, {"nlu": {"model": args.intent_model}, "serve": given})
+    config = load_respond_config(args.config, {"nlu": {"model": args.intent_model}, "retrieval": {"kb_path": args.kb}, "serve": given})
     if not os.environ.get("SUPPORT_NUM_THREADS"):  # the cores are shared by the pipeline threads
         os.environ["SUPPORT_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // config.serve.workers))
     import uvicorn
