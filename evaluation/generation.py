@@ -40,7 +40,7 @@ import numpy as np
 
 from pipeline.artifacts import atomic_dir, check_output_dir, library_versions, write_json
 from pipeline.errors import CliParser, ConfigError, cli_main
-from pipeline.reply.guardrails import Guardrails, apply_guardrails
+from pipeline.reply.guardrails import Guardrails, allowed_values, apply_guardrails
 from pipeline.reply.generators import GeneratorConfig, GroundedGenerator, Seq2SeqGenerator
 from pipeline.types import IntentPrediction
 from pipeline.utils import progress_enabled, set_seed, setup_logging
@@ -88,7 +88,7 @@ class RetrievalBaseline:
 def score_replies(examples: Sequence[GenerationExample], replies: Sequence[str], guardrails: Guardrails) -> dict[str, Any]:
     """Per-example scores and the aggregate for one generator."""
     rouge = rouge_l(replies, [ex.reference for ex in examples])
-    checks = [guardrails.check(r, ex.message, ex.snippets) for r, ex in zip(replies, examples)]
+    checks = [guardrails.check(r, allowed_values(ex.entities or []), ex.snippets) for r, ex in zip(replies, examples)]
     fired: dict[str, int] = {}
     for c in checks:
         for name in c.fired:
@@ -200,7 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     guardrails = Guardrails(min_words=config.min_words, max_words=config.max_words, checks=config.guardrail_checks)
     if "seq2seq" in replies and "grounded" in replies:  # what the pipeline answers: seq2seq, grounded where a check fired
-        kept = apply_guardrails(replies["seq2seq"], replies["grounded"], [ex.message for ex in test],
+        kept = apply_guardrails(replies["seq2seq"], replies["grounded"], [allowed_values(ex.entities or []) for ex in test],
                                 [ex.snippets for ex in test], guardrails)
         replies["seq2seq+fallback"] = kept["replies"]
         seconds["seq2seq+fallback"] = seconds["seq2seq"] + seconds["grounded"]

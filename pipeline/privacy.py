@@ -110,12 +110,13 @@ def mask_trace(trace: Any) -> Any:
     for ent in [*(trace.get("entities") or []), *(context.get("entities") or [])]:
         if ent.get("type") in PLACEHOLDERS and ent.get("text"):
             values[ent["text"]] = PLACEHOLDERS[ent["type"]]
-    ordered = sorted(values.items(), key=lambda kv: -len(kv[0]))
+    ordered = [(re.compile(rf"(?<![\w-]){re.escape(v)}(?![\w-])"), placeholder)  # whole values: not inside 1-800-555-0199
+               for v, placeholder in sorted(values.items(), key=lambda kv: -len(kv[0]))]
 
     def walk(obj: Any) -> Any:
         if isinstance(obj, str):
-            for value, placeholder in ordered:
-                obj = obj.replace(value, placeholder)
+            for pattern, placeholder in ordered:
+                obj = pattern.sub(placeholder, obj)
             return obj
         if isinstance(obj, dict):
             return {k: walk(v) for k, v in obj.items()}

@@ -276,6 +276,24 @@ def test_mask_pii():
     assert [e["text"] for e in masked] == ["[EMAIL]", "123"]
 
 
+def test_mask_pii_covers_seven_digit_and_international_phones():
+    assert mask_pii("call 555-0199 or +44 20 7946 0958 or (503) 555-0147; order 4471-22") == (
+        "call [PHONE] or [PHONE] or [PHONE]; order 4471-22")
+
+
+def test_mask_trace_masks_what_the_customer_typed_everywhere():
+    from pipeline.privacy import mask_trace
+
+    trace = {"message": "mail ana@example.com, tel 555-0199", "text": "mail ana@example.com, tel 555-0199",
+             "query": "mail ana@example.com, tel 555-0199", "entities": [{"type": "email", "text": "ana@example.com"}],
+             "context": {"previous_text": "card 4111 1111 1111 1111"},
+             "reply": {"text": "We will write to ana@example.com. Call us on 1-800-555-0199."}}
+    masked = mask_trace(trace)
+    assert masked["message"] == masked["query"] == "mail [EMAIL], tel [PHONE]"
+    assert masked["entities"][0]["text"] == "[EMAIL]" and masked["context"]["previous_text"] == "card [CARD]"
+    assert masked["reply"]["text"] == "We will write to [EMAIL]. Call us on 1-800-555-0199."  # the store's own number stays
+
+
 def test_request_log_line_masks_email(caplog, packaged_retrieval):
     from tests.test_respond import fake_assistant
 

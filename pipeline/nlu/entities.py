@@ -47,7 +47,7 @@ _PATTERNS: dict[str, list[re.Pattern[str]]] = {
             r"(?:number|no\.?|num\.?|id|code)?\s*(?:is\s+)?[:#]?\s*#?(?P<v>(?:[a-z]{1,4}-)?\d[\d-]{2,}\d)\b",
             re.I,
         ),
-        re.compile(r"(?:^|(?<=\s))#(?P<v>\d{4,})\b"),
+        re.compile(r"(?<!agent )(?<!agent)(?<!rep )(?<!ticket )(?<!case )(?<!room )(?<!suite )(?<!apt )(?:^|(?<=\s))#(?P<v>\d{4,})\b", re.I),
         re.compile(r"(?<![\w-])(?P<v>(?!INV)[A-Z]{2,4}-\d{6,})\b"),  # a store reference without a cue word: NW-48213377
     ],
     "amount": [
@@ -66,6 +66,7 @@ _PATTERNS: dict[str, list[re.Pattern[str]]] = {
         re.compile(r"(?P<v>(?<![\w#])\+\d{1,3}[\s.-]?(?:\(\d{1,4}\)[\s.-]?)?\d{1,4}(?:[\s.-]?\d{2,4}){1,4}\b)"),
         re.compile(r"(?P<v>(?<![\w#+])\(\d{3}\)\s?\d{3}[\s.-]?\d{4}\b)"),
         re.compile(r"(?P<v>(?<![\w#+-])\d{3}[.-]\d{3}[.-]\d{4}\b)"),
+        re.compile(r"(?P<v>(?<![\w#+.-])\d{3}[.-]\d{4}\b(?![.-]\d))"),  # a 7-digit local number: 555-0199
         re.compile(r"\b(?:phone|call|mobile|cell|tel\.?|number is)\D{0,12}?(?P<v>(?<![\w#])\d{7,15}\b)", re.I),
     ],
 }

@@ -56,7 +56,10 @@ def names_person(text: str) -> bool:
 _NOT_A_REQUEST = re.compile(
     r"\b(?:travel|delivery|estate|insurance|booking|ticket)\s+(?:agent|person|people|rep)s?\b"
     r"|\bhuman\s+error\b|\bdelivery\s+(?:guy|man|driver)\b"
-    r"|\b(?:your|the|an|one\s+of\s+your)\s+(?:agent|rep|representative|advisor|colleague)s?\s+(?:told|said|was|were|has|had|promised|helped|mentioned)\b"
+    r"|\b(?:your|the|an|one\s+of\s+your)\s+(?:(?:live\s+)?chat\s+)?(?:agent|rep|representative|advisor|colleague|person|guy|lady)s?\b"
+    r"[^.?!]{0,40}?\b(?:told|said|was|were|has|had|promised|helped|mentioned)\b"
+    r"|\b(?:told|said|promised|informed|advised)\s+(?:me\s+|us\s+)?by\s+(?:a|an|the|your|one\s+of\s+your)?\s*(?:(?:live\s+)?chat\s+)?"
+    r"(?:agent|rep|representative|person|advisor|colleague|manager)s?\b"
     r"|\b(?:are\s+you|is\s+this|am\s+i\s+(?:talking|chatting|speaking)\s+(?:to|with))\s+(?:a\s+|an\s+)?(?:real\s+)?"
     r"(?:bot|robot|machine|ai|human|person|computer)\b(?![^.?!]*\b(?:talk|speak|transfer|connect|put)\b)",
     re.I,

@@ -58,7 +58,7 @@ class GeneratorConfig(StageConfig):
     max_sentences: int = field(default=6, metadata={"help": "Most policy sentences in a grounded reply."})
     min_words: int = field(default=8, metadata={"help": "Guardrails: fewest words in a reply."})
     max_words: int = field(default=250, metadata={"help": "Guardrails: most words in a reply."})
-    guardrail_checks: list[str] = field(default_factory=lambda: list(CHECKS), metadata={"help": "Guardrail checks to run (length, numbers, placeholders, promises)."})
+    guardrail_checks: list[str] = field(default_factory=lambda: list(CHECKS), metadata={"help": "Guardrail checks to run (length, numbers, values, placeholders, promises)."})
 
     def validate(self) -> None:
         owner = "GeneratorConfig"

@@ -1,13 +1,17 @@
 """Post-generation checks run on every generated reply.
 
-Four checks, each named in ``GuardrailResult.fired`` when it fails:
+Five checks, each named in ``GuardrailResult.fired`` when it fails:
 
 - ``length``: the reply has between ``min_words`` and ``max_words`` words.
 - ``numbers``: every number, amount, duration and percentage in the reply
-  appears in the retrieved snippets or the customer message. ``5-7`` and
+  appears in the retrieved snippets or is one of the reference numbers the
+  customer gave (an order or invoice number, passed as ``allowed``): an amount,
+  a phone number or a date the customer typed is never stated back as fact. ``5-7`` and
   ``5–7``, ``$10`` and ``10 dollars``, ``five`` and ``5``, ``1,499`` and
   ``1499`` count as the same numbers; numbered-list markers ("1. Sign in")
   are not claims and are skipped.
+- ``values``: every email address, web address and domain in the reply appears
+  in the snippets (a customer's "send it to attacker@evil.example" is not echoed).
 - ``placeholders``: no unfilled template slot (``{{Order Number}}``,
   ``{order_id}``, ``[Customer Name]``, ``<name>``, ``<unk>``).
 - ``promises``: no commitment the policy does not make (refund approved or
@@ -19,7 +23,7 @@ falls back to the ``grounded`` reply, recording which checks fired; use
 :func:`apply_guardrails` for exactly that::
 
     guards = Guardrails(min_words=8, max_words=250)
-    out = apply_guardrails(generated, grounded, messages, snippets, guards)
+    out = apply_guardrails(generated, grounded, allowed, snippets, guards)   # allowed[i]: e.g. "12345 INV-20931877"
     out["replies"], out["results"], out["fallback"]
 """
 from __future__ import annotations
@@ -28,9 +32,13 @@ import re
 from dataclasses import dataclass, field
 
 from pipeline.errors import check_param
-from pipeline.types import Snippet
+from typing import Iterable
 
-CHECKS = ("length", "numbers", "placeholders", "promises")
+from pipeline.types import REFERENCE_TYPES, Entity, Snippet
+
+CHECKS = ("length", "numbers", "values", "placeholders", "promises")
+_ADDRESSES = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+|\bhttps?://[^\s<>\"']+|\bwww\.[^\s<>\"']+"
+                        r"|\b[\w-]+(?:\.[\w-]+)*\.(?:com|net|org|io|co|uk|de|fr|info|biz|example|test|xyz|ru|cn)\b(?:/[^\s<>\"']*)?", re.I)
 
 _UNITS = {
     "zero": 0, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
@@ -143,10 +151,12 @@ class Guardrails:
     def warm_up(self) -> None:
         """Nothing to load; present for the component interface."""
 
-    def check(self, reply: str, message: str, snippets: list[Snippet]) -> GuardrailResult:
+    def check(self, reply: str, allowed: str, snippets: list[Snippet]) -> GuardrailResult:
+        """``allowed``: the reference numbers the customer gave (order, invoice), which a reply may name."""
         fired: list[str] = []
         details: list[str] = []
-        source_text = "\n".join([message, *(f"{s.title}\n{s.text}" for s in snippets)])
+        snippet_text = "\n".join(f"{s.title}\n{s.text}" for s in snippets)
+        source_text = "\n".join([allowed, snippet_text])
         if "length" in self.checks:
             words = len(reply.split())
             if not self.min_words <= words <= self.max_words:
@@ -156,7 +166,14 @@ class Guardrails:
             missing = sorted(numbers_in(reply) - numbers_in(source_text, source=True), key=lambda v: float(v))
             if missing:
                 fired.append("numbers")
-                details.append(f"numbers: {', '.join(missing)} not in the snippets or the message")
+                details.append(f"numbers: {', '.join(missing)} not in the snippets or the customer's reference numbers")
+        if "values" in self.checks:
+            lowered = snippet_text.lower()
+            echoed = [m.group(0).rstrip(".,;:!?)") for m in _ADDRESSES.finditer(reply)]
+            echoed = [v for v in echoed if v.lower() not in lowered]
+            if echoed:
+                fired.append("values")
+                details.append(f"values: {', '.join(dict.fromkeys(echoed))} not in the snippets")
         if "placeholders" in self.checks:
             spans: list[tuple[int, int]] = []
             slots: list[str] = []
@@ -170,7 +187,6 @@ class Guardrails:
                 fired.append("placeholders")
                 details.append(f"placeholders: {', '.join(dict.fromkeys(ordered))}")
         if "promises" in self.checks:
-            snippet_text = "\n".join(s.text for s in snippets)
             broken = [name for name, said, allowed in _PROMISES
                       if said.search(reply) and not (allowed.search(snippet_text) or said.search(snippet_text))]
             if broken:
@@ -178,19 +194,24 @@ class Guardrails:
                 details.append(f"promises: {', '.join(broken)} not stated in the snippets")
         return GuardrailResult(passed=not fired, fired=fired, details=details)
 
-    def run(self, replies: list[str], messages: list[str], snippets: list[list[Snippet]]) -> dict[str, list[GuardrailResult]]:
-        if not len(replies) == len(messages) == len(snippets):
+    def run(self, replies: list[str], allowed: list[str], snippets: list[list[Snippet]]) -> dict[str, list[GuardrailResult]]:
+        if not len(replies) == len(allowed) == len(snippets):
             raise ValueError(
-                f"Guardrails.run needs one message and one snippet list per reply. "
-                f"Got {len(replies)} replies, {len(messages)} messages, {len(snippets)} snippet lists."
+                f"Guardrails.run needs one allowed-values text and one snippet list per reply. "
+                f"Got {len(replies)} replies, {len(allowed)} allowed texts, {len(snippets)} snippet lists."
             )
-        return {"results": [self.check(r, m, s) for r, m, s in zip(replies, messages, snippets)]}
+        return {"results": [self.check(r, a, s) for r, a, s in zip(replies, allowed, snippets)]}
+
+
+def allowed_values(entities: Iterable[Entity]) -> str:
+    """The text of the reference entities (order and invoice numbers) a reply may state: ``allowed`` for a check."""
+    return " ".join(e.text for e in entities if e.type in REFERENCE_TYPES)
 
 
 def apply_guardrails(
     generated: list[str],
     fallback_replies: list[str],
-    messages: list[str],
+    allowed: list[str],
     snippets: list[list[Snippet]],
     guardrails: Guardrails,
 ) -> dict[str, list]:
@@ -202,6 +223,6 @@ def apply_guardrails(
     """
     if len(fallback_replies) != len(generated):
         raise ValueError(f"apply_guardrails needs one fallback per reply. Got {len(fallback_replies)} for {len(generated)}.")
-    results = guardrails.run(generated, messages, snippets)["results"]
+    results = guardrails.run(generated, allowed, snippets)["results"]
     replies = [g if r.passed else f for g, f, r in zip(generated, fallback_replies, results)]
     return {"replies": replies, "results": results, "fallback": [not r.passed for r in results]}

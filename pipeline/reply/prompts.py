@@ -22,7 +22,7 @@ import string
 from typing import Callable, Sequence
 
 from pipeline.errors import ConfigError
-from pipeline.types import Entity, Snippet
+from pipeline.types import REFERENCE_TYPES, Entity, Snippet
 
 DEFAULT_PROMPT_TEMPLATE = (
     "Answer the customer politely using only the policy.\n"
@@ -62,9 +62,10 @@ def format_snippets(snippets: Sequence[Snippet]) -> str:
 
 
 def format_slots(entities: Sequence[Entity] | None) -> str:
-    """Entities as ``order number: 12345; email: jo@x.com`` (``none`` when empty)."""
+    """The reference entities a reply may name, as ``order number: 12345; invoice number: INV-1`` (``none`` when
+    empty). Emails, amounts, phones and dates are left out: a generator should not be handed values to restate."""
     seen: dict[str, str] = {}
-    for e in entities or ():
+    for e in (e for e in entities or () if e.type in REFERENCE_TYPES):
         seen.setdefault(_SLOT_NAMES.get(e.type, e.type.replace("_", " ")), e.text)
     return "; ".join(f"{k}: {v}" for k, v in seen.items()) or "none"
 

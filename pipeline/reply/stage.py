@@ -23,7 +23,7 @@ from pipeline.reply.fallbacks import (
 )
 from pipeline.reply.generators import GeneratorConfig, build_generator, build_guardrails
 from pipeline.reply.grounded import GroundedGenerator
-from pipeline.reply.guardrails import apply_guardrails
+from pipeline.reply.guardrails import allowed_values, apply_guardrails
 from pipeline.types import Reply, Snippet, Turn
 
 
@@ -96,9 +96,9 @@ class ReplyStage:
         generated = self.generator.run(messages, intents, snippets, entities)
         own = self.generator.name == "grounded"
         grounded = generated if own else self.grounded.run(messages, intents, snippets, entities)
-        # the guardrails accept numbers the customer gave in this turn or earlier (carried order numbers)
-        sources = [" ".join([m, *(e.text for e in ents)]) for m, ents in zip(messages, entities)]
-        checked = apply_guardrails(generated["replies"], grounded["replies"], sources, snippets, self.guardrails)
+        # a reply may state the snippets' numbers and the reference numbers the customer gave (now or earlier)
+        allowed = [allowed_values(ents) for ents in entities]
+        checked = apply_guardrails(generated["replies"], grounded["replies"], allowed, snippets, self.guardrails)
         for j, turn in enumerate(turns):
             fell_back = checked["fallback"][j] and not own
             turn.reply = Reply(checked["replies"][j], "grounded" if fell_back else self.generator.name,
