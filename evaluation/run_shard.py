@@ -109,6 +109,8 @@ def check_shards(dirs: Sequence[Path]) -> list[tuple[Path, dict[str, Any]]]:
         raise ConfigError("Pass the shard folders to --merge, e.g. --merge runs/x/shard-*.")
     shards: list[tuple[Path, dict[str, Any]]] = []
     for d in dirs:
+        if d.exists() and not d.is_dir():
+            raise ConfigError(f"{str(d)!r} is a file, not a shard folder. Pass the folders of the shard runs (--merge runs/x/shard-*).")
         if not d.is_dir():
             raise ConfigError(f"The shard folder {str(d)!r} does not exist. Pass the folders of the shard runs.")
         info = read_shard_info(d)

@@ -9,6 +9,7 @@ traceback (set ``SUPPORT_DEBUG=1`` to see one).
 from __future__ import annotations
 
 import argparse
+import difflib
 import functools
 import os
 import sys
@@ -41,8 +42,24 @@ class CliParser(argparse.ArgumentParser):
     (The usage block argparse prints first stays available with ``--help``.)
     """
 
+    SYNONYMS = {"--vector-size": "--dim", "--size": "--dim", "--dimension": "--dim", "--dimensions": "--dim",
+                "--learning-rate": "--lr", "--epoch": "--epochs", "--model-name": "--base-model", "--output": "--output-dir",
+                "--out-dir": "--output-dir", "--threads": "--num-threads"}
+
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"error: {message}. Run '{self.prog} --help' for the options.\n")
+        hint = ""
+        if message.startswith("unrecognized arguments:"):
+            options = set(self._option_string_actions)
+            for word in message.split(":", 1)[1].split():
+                if not word.startswith("--"):
+                    continue
+                flag = word.split("=", 1)[0]
+                guess = self.SYNONYMS.get(flag) if self.SYNONYMS.get(flag) in options else None
+                close = difflib.get_close_matches(flag, sorted(options), n=1, cutoff=0.75)
+                if guess or close:
+                    hint = f" Did you mean {guess or close[0]}?"
+                    break
+        self.exit(2, f"error: {message}.{hint} Run '{self.prog} --help' for the options.\n")
 
 
 def first_line(exc: BaseException) -> str:

@@ -80,9 +80,30 @@ def resolve_model(name_or_path: str | os.PathLike[str], what: str = "model") -> 
                 "Pass the folder written by the training command, or retrain it."
             )
         return ModelRef(name=name, source=str(path), local=True)
-    if name.startswith((".", "/", "~")) or name.count("/") > 1:
-        raise ModelLoadError(f"The {what} folder {name!r} does not exist. Check the path, or train the model first.")
+    first = name.split("/", 1)[0]
+    local_looking = name.startswith((".", "/", "~")) or name.count("/") > 1 or first in LOCAL_ROOTS or Path(first).is_dir()
+    if local_looking:
+        raise ModelLoadError(f"The {what} folder {name!r} does not exist. {train_hint(name, what)}")
     return ModelRef(name=name, source=name, local=False)
+
+
+LOCAL_ROOTS = ("artifacts", "runs", "models", "checkpoints", "outputs")
+"""First path parts that mean a local folder, never a Hub organisation ("artifacts/intent-bitext")."""
+_TRAINERS = {"intent model": "training.finetune_intent", "slot model": "training.finetune_slots",
+             "seq2seq generator": "training.finetune_generator"}
+
+
+def train_hint(name: str, what: str) -> str:
+    """How to make a missing model folder: the packaged config that writes it, else the training command."""
+    command = _TRAINERS.get(what)
+    if command is None:
+        return "Check the path, or pass a Hub id or 'default'."
+    configs = Path(__file__).resolve().parents[1] / "configs"
+    for config in sorted(configs.glob("*/*.yaml")) if configs.is_dir() else []:
+        for line in config.read_text(encoding="utf-8").splitlines():
+            if line.split("#")[0].strip() in (f"output_dir: {name}", f"output_dir: {name.rstrip('/')}"):
+                return f"Train it first: python -m {command} --config {config.relative_to(configs.parent)}"
+    return f"Train it first: python -m {command} --output-dir {name} (see --help for the data and base model)."
 
 
 def check_max_length(encoder: Any, max_length: int, name: str) -> None:

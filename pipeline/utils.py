@@ -9,9 +9,23 @@ from pathlib import Path
 
 
 def cache_root() -> Path:
-    """Where models trained on first use and caches live: ``$SUPPORT_CACHE_DIR``, else ``~/.cache/support-assistant``."""
+    """Where models trained on first use and caches live: ``$SUPPORT_CACHE_DIR``, else ``~/.cache/support-assistant``.
+
+    The folder is created if needed; one that cannot be (a file, no permission) is one error naming its setting.
+    """
+    from pipeline.errors import ConfigError
+
     base = os.environ.get("SUPPORT_CACHE_DIR")
-    return Path(base) if base else Path.home() / ".cache" / "support-assistant"
+    root = Path(base).expanduser() if base else Path.home() / ".cache" / "support-assistant"
+    setting = f"SUPPORT_CACHE_DIR={base}" if base else f"The cache folder {root}"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        if not os.access(root, os.W_OK):
+            raise PermissionError("not writable")
+    except (OSError, PermissionError) as exc:
+        fix = "Point SUPPORT_CACHE_DIR at a writable folder, or unset it." if base else "Set SUPPORT_CACHE_DIR to a writable folder."
+        raise ConfigError(f"{setting} cannot be used as the cache folder ({exc.strerror or exc}). {fix}") from None
+    return root
 
 
 def set_seed(seed: int) -> None:
@@ -69,3 +83,46 @@ def set_torch_threads(num_threads: int | None = None) -> None:
     n = num_threads or int(os.environ.get("SUPPORT_NUM_THREADS", "0") or 0) or (os.cpu_count() or 1)
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
+
+
+class ProgressLines:
+    """tqdm's interface for a stderr that is not a terminal: one line at each 10% and at least every 30 s."""
+
+    def __init__(self, total: int, desc: str, *, initial: int = 0, unit: str = "it", every_s: float = 30.0,
+                 stream=None) -> None:
+        import time
+
+        self.total, self.desc, self.unit, self.n, self.every_s = max(total, 1), desc, unit, initial, every_s
+        self.stream = stream or sys.stderr
+        self._clock = time.monotonic
+        self._last_time, self._last_tenth = self._clock(), initial * 10 // self.total
+        self.postfix = ""
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+        tenth = self.n * 10 // self.total
+        if tenth > self._last_tenth or self._clock() - self._last_time >= self.every_s:
+            self._last_tenth, self._last_time = tenth, self._clock()
+            extra = f" ({self.postfix})" if self.postfix else ""
+            print(f"{self.desc}: {self.n}/{self.total} {self.unit} ({100 * self.n // self.total}%){extra}",
+                  file=self.stream, flush=True)
+
+    def set_postfix(self, **values) -> None:
+        self.postfix = ", ".join(f"{k} {v}" for k, v in values.items())
+
+    def close(self) -> None:
+        """Nothing to clear."""
+
+
+def progress_bar(total: int, desc: str, progress: bool | None, *, initial: int = 0, unit: str = "it"):
+    """A tqdm bar when ``progress``; else, when stderr is not a terminal, :class:`ProgressLines`; else nothing.
+
+    ``SUPPORT_NO_PROGRESS`` turns both off.
+    """
+    from tqdm.auto import tqdm
+
+    if progress:
+        return tqdm(total=total, initial=initial, desc=desc, unit=unit, dynamic_ncols=True)
+    if not sys.stderr.isatty() and not os.environ.get("SUPPORT_NO_PROGRESS"):
+        return ProgressLines(total, desc, initial=initial, unit=unit)
+    return tqdm(total=total, disable=True)

@@ -79,3 +79,29 @@ def test_config_and_json_readers_name_the_bad_file(tmp_path):
     (tmp_path / "cut.json").write_text('{"epoch": 1,\n "step')
     with pytest.raises(DataError, match=r"cut.json' is not valid JSON \(line 2: Unterminated string"):
         read_json(tmp_path / "cut.json")
+
+
+def test_progress_lines_when_stderr_is_not_a_terminal():
+    import io
+
+    from pipeline.utils import ProgressLines
+
+    out = io.StringIO()
+    bar = ProgressLines(20, "epoch 1/2", unit="batch", stream=out)
+    for _ in range(20):
+        bar.set_postfix(loss="0.5")
+        bar.update(1)
+    assert out.getvalue().splitlines()[:2] == ["epoch 1/2: 2/20 batch (10%) (loss 0.5)", "epoch 1/2: 4/20 batch (20%) (loss 0.5)"]
+    assert len(out.getvalue().splitlines()) == 10
+
+
+def test_unknown_flag_gets_a_did_you_mean(capsys):
+    from pipeline.errors import CliParser
+
+    parser = CliParser(prog="x")
+    parser.add_argument("--dim")
+    parser.add_argument("--epochs")
+    for argv, hint in ((["--vector-size", "3"], "Did you mean --dim?"), (["--epoks", "2"], "Did you mean --epochs?")):
+        with pytest.raises(SystemExit):
+            parser.parse_args(argv)
+        assert hint in capsys.readouterr().err

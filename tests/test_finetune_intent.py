@@ -164,7 +164,9 @@ def test_cli_bad_inputs(tmp_path, tiny_base, capsys):
     code = main(["--data", str(one_label), "--output-dir", str(tmp_path / "exists"), "-q"])
     assert code == 2 and "already exists" in capsys.readouterr().err
     code = main(["--data", str(one_label), "--output-dir", str(tmp_path / "exists"), "--resume", "-q"])
-    assert code == 2 and "--resume found no checkpoint in" in capsys.readouterr().err  # nothing to resume: not replaced
+    assert code == 2 and "--resume found no checkpoint to continue in" in capsys.readouterr().err  # nothing to resume: not replaced
+    code = main(["--data", str(one_label), "--output-dir", str(tmp_path / "fresh"), "--resume", "-q"])
+    assert code == 2 and "Run without --resume to train from the start." in capsys.readouterr().err  # refused, not trained
     assert (tmp_path / "exists" / "metrics.json").read_text() == "{}"
     code = main(["--data", str(_write_toy(tmp_path / "ok.csv", TOY)), "--base-model", str(tmp_path / "nope"),
                  "--output-dir", str(tmp_path / "m2"), "--no-progress", "-q"])

@@ -91,7 +91,7 @@ def test_clarification_offers_top_two_topics():
     p = pred("get_refund", 0.3, [("get_refund", 0.3), ("track_refund", 0.2), ("cancel_order", 0.1)])
     assert clarification_reply(p, DEMO) == (
         "I want to make sure I help you with the right thing. Is your question about getting a refund or about the "
-        "status of a refund? A few more words about what you need, such as your order number, will help me answer."
+        "status of a refund? A few more words about what you need will help me answer."
     )
     assert "Is your question about tracking an order?" in clarification_reply(IntentPrediction("track_order", 0.2), DEMO)
     assert "Is your question about track order?" in clarification_reply(IntentPrediction("track_order", 0.2))  # no phrasing

@@ -37,9 +37,10 @@ def check_output_dir(output_dir: str | Path, args: argparse.Namespace, flag: str
     resume = getattr(args, "resume", False)
     checkpoint = out.with_name(out.name + ".checkpoint")
     taken = out.is_dir() and any(out.iterdir())  # an empty folder (made with mkdir beforehand) is simply filled
-    if taken and resume and not args.overwrite and not (checkpoint.is_dir() and any(checkpoint.iterdir())):
-        raise ConfigError(f"--resume found no checkpoint in {str(checkpoint)!r}, and the output folder {str(out)!r} "
-                          f"already exists. Pass --overwrite to train it again, or choose another {flag}.")
+    if resume and not args.overwrite and not (checkpoint.is_dir() and any(checkpoint.iterdir())):
+        there = f", and the output folder {str(out)!r} already exists" if taken else ""
+        raise ConfigError(f"--resume found no checkpoint to continue in {str(checkpoint)!r}{there}. Run without "
+                          f"--resume to train from the start{' (with --overwrite)' if taken else ''}.")
     if taken and not (args.overwrite or resume):
         raise ConfigError(f"The output folder {str(out)!r} already exists. Pass --overwrite to replace it, or choose another {flag}.")
     return out

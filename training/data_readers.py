@@ -66,7 +66,25 @@ def _read_csv(path: Path, sep: str) -> Table:
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise DataError(f"Malformed {path.suffix.lstrip('.').upper()} file {path}: {first_line(exc)}. "
                         "Fix the quoting or the number of fields on that line.") from None
+    _check_swallowed_lines(path, frame, sep)
     return Table(str(path), {str(c): frame[c].tolist() for c in frame.columns})
+
+
+def _check_swallowed_lines(path: Path, frame, sep: str) -> None:
+    """A quote opened and not closed on its line makes the following lines part of one field: say which line."""
+    multi = [(c, i) for c in frame.columns for i, v in enumerate(frame[c].tolist()) if isinstance(v, str) and "\n" in v]
+    if not multi:
+        return
+    column, row = multi[0]
+    cell = frame[column].iloc[row]
+    if sep not in cell.split("\n", 1)[1]:
+        return  # a message that really spans lines, quoted properly
+    lines = path.read_text(encoding="utf-8").splitlines()
+    culprit = next((n for n, line in enumerate(lines, start=1) if line.count('"') % 2), None)
+    where = f"line {culprit}" if culprit else f"row {row + 2}"
+    raise DataError(f"{path} {where} opens a quote that is not closed on that line, so the lines after it were read "
+                    f"as part of one {column!r} value ({cell.count(chr(10))} lines swallowed). Close the quote, or "
+                    'quote the whole field and double any quote inside it ("like ""this"" ").')
 
 
 def _read_jsonl(path: Path) -> Table:

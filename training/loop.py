@@ -150,7 +150,8 @@ class FineTuneLoop:
     def _fit(self, lengths: Sequence[int], batch_loss: Callable[[list[int]], Any],
              validate: Callable[[EpochInfo], tuple[dict[str, Any], Any]]) -> float:
         import torch
-        from tqdm.auto import tqdm
+
+        from pipeline.utils import progress_bar
 
         s, state, model = self.settings, self.state, self.model
         started = time.perf_counter() - state["train_seconds"]
@@ -159,8 +160,8 @@ class FineTuneLoop:
                 break
             model.train()
             batches = length_sorted_batches(lengths, s.batch_size, shuffle=True, seed=s.seed, epoch=epoch)
-            bar = tqdm(total=len(batches), initial=state["step_in_epoch"], desc=f"epoch {epoch + 1}/{s.epochs}",
-                       unit="batch", disable=not self.progress, dynamic_ncols=True)
+            bar = progress_bar(len(batches), f"epoch {epoch + 1}/{s.epochs}", self.progress, initial=state["step_in_epoch"],
+                               unit="batch")
             running, seen = 0.0, 0
             for step in range(state["step_in_epoch"], len(batches)):
                 if state["global_step"] >= self.total_steps:

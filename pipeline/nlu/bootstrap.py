@@ -78,8 +78,10 @@ def ensure_default_intent_model(progress: bool = False) -> Path:
             f"bootstrap recipe: {recipe}). It is cached in {target}. Full recipe: {FULL_RECIPE}",
             file=sys.stderr, flush=True,
         )
+        checkpoint = target.with_name(target.name + ".checkpoint")
+        resume = ["--resume"] if checkpoint.is_dir() and any(checkpoint.iterdir()) else []  # an interrupted first run
         cmd = [sys.executable, "-m", "training.finetune_intent", *[a for kv in BOOTSTRAP_RECIPE.items() for a in kv],
-               "--output-dir", str(target), "--resume", "--quiet"]
+               "--output-dir", str(target), *resume, "--quiet"]
         cmd.append("--progress" if progress else "--no-progress")
         last_line = _run_relaying_stderr(cmd)
         if last_line is not None:

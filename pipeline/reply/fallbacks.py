@@ -49,10 +49,8 @@ def clarification_reply(prediction: IntentPrediction, phrasing: Phrasing | None 
     """
     topics = [o.topic for o in offered_topics(prediction, phrasing)]
     question = f"Is your question about {topics[0]} or about {topics[1]}?" if len(topics) > 1 else f"Is your question about {topics[0]}?"
-    noted = _noted(entities)
-    ask = " A few more words about what you need will help me answer." if noted else \
-        " A few more words about what you need, such as your order number, will help me answer."
-    return "I want to make sure I help you with the right thing. " + noted + question + ask
+    return ("I want to make sure I help you with the right thing. " + _noted(entities) + question
+            + " A few more words about what you need will help me answer.")
 
 
 def channel_sentence(contact_snippets: Sequence[Snippet] | None = None, phrasing: Phrasing | None = None) -> str:
