@@ -389,3 +389,16 @@ def test_atis_preset_keeps_multi_intent_labels_and_records_unseen_ones(shared_da
     assert "atis_flight#atis_airfare" in data.labels
     assert data.meta["unseen_labels"]["test"] == {"atis_airfare#atis_flight": 1, "atis_day_name": 2,
                                                   "atis_flight#atis_airline": 1, "atis_flight_no#atis_airline": 1}
+
+
+def test_an_unclosed_quote_that_swallows_lines_names_the_line(tmp_path):
+    from pipeline.errors import DataError
+    from training.data import load_intent_data
+
+    rows = ["text,intent", "hello there,greet", '"unbalanced quote here,greet'] + [f"message {i},leave" for i in range(12)]
+    rows += ['the "end" here,greet', "one more,leave", "last,greet"]
+    path = tmp_path / "bad.csv"
+    path.write_text("\n".join(rows) + "\n")
+    with pytest.raises(DataError, match=r"bad.csv line 3 opens a quote that is not closed on that line, so the lines after "
+                                        r"it were read as part of one 'text' value \(13 lines swallowed\)"):
+        load_intent_data(str(path))

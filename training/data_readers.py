@@ -75,10 +75,17 @@ def _check_swallowed_lines(path: Path, frame, sep: str) -> None:
     multi = [(c, i) for c in frame.columns for i, v in enumerate(frame[c].tolist()) if isinstance(v, str) and "\n" in v]
     if not multi:
         return
-    column, row = multi[0]
+    n_fields = len(frame.columns)
+
+    def looks_like_row(line: str) -> bool:  # "message 3,leave": the fields of a row, the last one a single token
+        parts = line.split(sep)
+        return len(parts) == n_fields and bool(parts[-1].strip()) and " " not in parts[-1].strip()
+
+    swallowed = [(c, i) for c, i in multi if sum(map(looks_like_row, frame[c].iloc[i].split("\n")[1:])) >= 2]
+    if not swallowed:
+        return  # messages that really span lines, quoted properly
+    column, row = swallowed[0]
     cell = frame[column].iloc[row]
-    if sep not in cell.split("\n", 1)[1]:
-        return  # a message that really spans lines, quoted properly
     lines = path.read_text(encoding="utf-8").splitlines()
     culprit = next((n for n, line in enumerate(lines, start=1) if line.count('"') % 2), None)
     where = f"line {culprit}" if culprit else f"row {row + 2}"
