@@ -60,13 +60,14 @@ class IntentPrediction:
     """The intent of one message.
 
     ``confidence`` is the calibrated probability of ``label``; ``ranking`` the top-k ``(label, probability)``
-    pairs, best first. ``in_scope`` is false when the confidence is under the out-of-scope threshold.
+    pairs, best first. ``in_scope`` is false when the confidence, or the ``oos_score``, is under its threshold.
     """
 
     label: str
     confidence: float
     ranking: list[tuple[str, float]] = field(default_factory=list)
     in_scope: bool = True
+    oos_score: float | None = None  # similarity to the nearest training messages (pipeline.nlu.oos), when the model has an index
 
     def __post_init__(self) -> None:
         if not self.label:
@@ -123,6 +124,15 @@ class Reply:
 
 
 @dataclass
+class Concern:
+    """A second question inside one message ("..., and how long does shipping to Canada take?"), answered too."""
+
+    text: str
+    intent: IntentPrediction
+    snippets: list[Snippet] = field(default_factory=list)
+
+
+@dataclass
 class TurnContext:
     """What the conversation knows before this turn (all empty for a single message)."""
 
@@ -152,6 +162,7 @@ class Turn:
     entities: list[Entity] = field(default_factory=list)  # found in this message
     query: str = ""  # what retrieval and the reply read: the text, or the text with its context
     resolution: str = "classifier"  # how the intent was decided: classifier | follow_up | clarification
+    concerns: list[Concern] = field(default_factory=list)  # further questions of the message, each with its intent
     route: str = "answer"
     snippets: list[Snippet] = field(default_factory=list)
     reply: Reply | None = None

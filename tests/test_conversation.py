@@ -236,3 +236,27 @@ def test_a_model_that_shares_no_intent_with_the_knowledge_base_is_one_error(pack
 
     with pytest.raises(KnowledgeBaseError, match="share no intent"):
         packaged_retrieval.kb.check_model(["freeze_account", "balance"], "the intent model 'clinc'")
+
+
+@pytest.mark.parametrize("text, parts", [
+    ("Do you accept PayPal? And how long does standard delivery take?", ["Do you accept PayPal?", "And how long does standard delivery take?"]),
+    ("Can I change the address for order 55120, and how long does shipping take?",
+     ["Can I change the address for order 55120", "how long does shipping take?"]),
+    ("Hi. I want a refund.", ["Hi. I want a refund."]),
+    ("where is my order", ["where is my order"]),
+])
+def test_concern_segments(text, parts):
+    from pipeline.nlu.context import concern_segments
+
+    assert concern_segments(text) == parts
+
+
+def test_a_second_concern_is_answered_from_its_own_snippets(packaged_retrieval):
+    table = {"refund": ("get_refund", 0.99), "password": ("recover_password", 0.99)}
+    assistant = fake_assistant(table, retrieval=packaged_retrieval)
+    turn = assistant.answer(["I want a refund for my order. Also how do I reset my password?"])[0]
+    assert [c.intent.label for c in turn.concerns] == ["recover_password"] and turn.concerns[0].snippets
+    assert "As for recovering your password: " in turn.reply.text and turn.reply.checks == []
+    assert "second concern(s): recover_password" in turn.notes
+    single = assistant.answer(["I want a refund for my order"])[0]
+    assert single.concerns == [] and "As for" not in single.reply.text

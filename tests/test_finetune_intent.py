@@ -13,7 +13,8 @@ from pipeline.errors import ConfigError, DataError, ModelLoadError
 from pipeline.nlu.classifier import IntentClassifier
 from tests.tiny_models import make_tiny_distilbert
 from training import loop
-from training.finetune_intent import IntentTrainer, IntentTrainingConfig, choose_threshold, main, simulated_oos_confidence
+from training.calibration import choose_threshold, simulated_oos_confidence
+from training.finetune_intent import IntentTrainer, IntentTrainingConfig, main
 
 TOY = {
     "get_refund": ["i want my money back", "refund my order please", "how do i get a refund", "give me a refund now",

@@ -113,7 +113,7 @@ def tiny_intent_model(tmp_path_factory) -> Path:
 def test_cli_json_trace_and_stdin_batch(monkeypatch, capsys, caplog, tiny_intent_model):
     assert respond.main(["--intent-model", str(tiny_intent_model), "--json", "I want a refund for order 12345"]) == 0
     trace = json.loads(capsys.readouterr().out)
-    assert set(trace) == {"message", "text", "notes", "context", "intent", "entities", "query", "resolution", "route",
+    assert set(trace) == {"message", "text", "notes", "context", "intent", "entities", "query", "resolution", "concerns", "route",
                           "snippets", "reply", "status", "timings_ms"}
     assert len(trace["intent"]["ranking"]) == 3 and trace["entities"][0]["text"] == "12345"
     assert trace["reply"]["generator"] == "grounded" and len(trace["snippets"]) == 3

@@ -36,8 +36,10 @@ from pipeline.config import StageConfig
 from pipeline.errors import DataError, check_param, cli_main
 from pipeline.hub import check_max_length, load_pretrained, resolve_model
 from pipeline.nlu.intent_model import build_intent_model
-from pipeline.nlu.classifier import CALIBRATION_FILE, batched_logits, embed_texts, softmax
+from pipeline.nlu.classifier import CALIBRATION_FILE, batched_logits, embed_and_logits, embed_texts, softmax
+from pipeline.nlu.oos import save_index
 from pipeline.utils import progress_enabled, set_seed, set_torch_threads
+from training.calibration import calibrate
 from training.cli import run_training, training_parser
 from training.data import IntentData, load_intent_data
 from training.loop import EpochInfo, FineTuneLoop, LoopSettings, check_loop_params
@@ -73,6 +75,8 @@ class IntentTrainingConfig(StageConfig):
     patience: int = field(default=2, metadata={"help": "Early stopping: epochs without validation macro-F1 improvement."})
     checkpoint_every: int = field(default=200, metadata={"help": "Save a resumable checkpoint every N optimizer steps (and at each epoch end)."})
     oos_rejection: float = field(default=0.9, metadata={"help": "Out-of-scope threshold: the confidence that rejects this fraction of simulated out-of-scope validation messages (each scored as if its intent did not exist)."})
+    oos_k: int = field(default=1, metadata={"help": "Nearest-neighbour out-of-scope score: mean cosine of the k nearest training messages."})
+    oos_keep: float = field(default=0.95, metadata={"help": "Nearest-neighbour out-of-scope threshold: keep this fraction of known messages (held-out-intents estimate)."})
     seed: int = field(default=42, metadata={"help": "Seed for data splits, batch order and initialisation."})
     num_threads: int | None = field(default=None, metadata={"help": "Torch CPU threads (default: all cores)."})
 
@@ -90,6 +94,8 @@ class IntentTrainingConfig(StageConfig):
         check_param(owner, "lr", self.lr, 0 < self.lr < 1, "a float in (0, 1)")
         check_param(owner, "patience", self.patience, self.patience >= 1, "an int >= 1")
         check_param(owner, "oos_rejection", self.oos_rejection, 0 <= self.oos_rejection < 1, "a float in [0, 1)")
+        check_param(owner, "oos_k", self.oos_k, self.oos_k >= 1, "an int >= 1")
+        check_param(owner, "oos_keep", self.oos_keep, 0 < self.oos_keep <= 1, "a float in (0, 1]")
         check_param(owner, "warmup_ratio", self.warmup_ratio, 0 <= self.warmup_ratio < 1, "a float in [0, 1)")
         check_param(owner, "label_smoothing", self.label_smoothing, 0 <= self.label_smoothing < 1, "a float in [0, 1)")
         check_param(owner, "extra_train_repeat", self.extra_train_repeat, self.extra_train_repeat >= 1, "an int >= 1")
@@ -115,34 +121,22 @@ def _scores(logits: np.ndarray, gold: np.ndarray, temperature: float = 1.0) -> d
     }
 
 
-def simulated_oos_confidence(probs: np.ndarray, gold: np.ndarray) -> np.ndarray:
-    """Confidence each message would get if its own intent did not exist.
+def warn_about_knowledge_base(labels: list[str], output_dir: str) -> None:
+    """Labels the packaged demo store has no snippet for: say how to check the knowledge base meant for them."""
+    from knowledge_base.intents import INTENTS
 
-    Out-of-scope messages look like in-scope ones whose intent is missing from
-    the label set: drop the gold class, renormalise, take the maximum. Rows
-    whose gold label is unknown (-1) are used as they are.
-    """
-    q = probs.copy()
-    rows = np.flatnonzero(gold >= 0)
-    q[rows, gold[rows]] = 0.0
-    q /= np.clip(q.sum(axis=1, keepdims=True), 1e-12, None)
-    return q.max(axis=1)
-
-
-def choose_threshold(probs: np.ndarray, gold: np.ndarray, rejection: float) -> dict[str, float | None]:
-    """Out-of-scope threshold chosen on validation data, without out-of-scope examples.
-
-    The threshold is the ``rejection`` quantile of :func:`simulated_oos_confidence`:
-    that fraction of simulated out-of-scope messages falls under it. Also
-    returns the fraction of correct in-scope validation predictions it keeps.
-    """
-    if rejection <= 0:
-        return {"threshold": None, "simulated_oos_rejected": 0.0, "in_scope_kept": 1.0}
-    oos = simulated_oos_confidence(probs, gold)
-    threshold = float(np.quantile(oos, rejection))
-    correct = probs.argmax(axis=1) == gold
-    kept = float((probs.max(axis=1)[correct] >= threshold).mean()) if correct.any() else 0.0
-    return {"threshold": threshold, "simulated_oos_rejected": float((oos < threshold).mean()), "in_scope_kept": kept}
+    unknown = [lbl for lbl in labels if lbl not in INTENTS]
+    if not unknown:
+        return
+    some = ", ".join(map(repr, unknown[:5])) + (" ..." if len(unknown) > 5 else "")
+    if len(unknown) == len(labels):
+        logger.warning("None of the %d labels (%s) is an intent of the packaged demo knowledge base: answer with your "
+                       "own (--kb DIR, format in knowledge_base/README.md) and check it with python -m "
+                       "knowledge_base.loader DIR --model %s.", len(labels), some, output_dir)
+    else:
+        logger.warning("%d label(s) have no snippet in the packaged demo knowledge base (%s): their messages will get "
+                       "a reply that points to a person. Add snippets for them, or check your own knowledge base with "
+                       "python -m knowledge_base.loader DIR --model %s.", len(unknown), some, output_dir)
 
 
 class IntentTrainer:
@@ -209,6 +203,7 @@ class IntentTrainer:
             raise DataError(f"The data set {cfg.data!r} has an empty validation split; set --validation-size > 0 or provide a validation file.")
         ref, tokenizer, model = self._load(data)
         label2id = {lbl: i for i, lbl in enumerate(data.labels)}
+        warn_about_knowledge_base(data.labels, cfg.output_dir)
         train_ids = tokenizer(data.train.texts, truncation=True, max_length=cfg.max_length)["input_ids"]
         train_y = torch.as_tensor(_label_ids(data.train.labels, label2id))
         val_gold = _label_ids(data.validation.labels, label2id)
@@ -243,23 +238,21 @@ class IntentTrainer:
         return metrics
 
     def _calibrate_and_score(self, model: Any, tokenizer: Any, data: IntentData, label2id: dict[str, int]) -> dict[str, Any]:
-        from evaluation.metrics import fit_temperature
+        from pipeline.nlu.oos import MAX_INDEX
 
         cfg = self.config
-        val_logits = batched_logits(model, tokenizer, data.validation.texts, cfg.eval_batch_size, cfg.max_length)
+        val_emb, val_logits = embed_and_logits(model, tokenizer, data.validation.texts, cfg.eval_batch_size, cfg.max_length)
         val_gold = _label_ids(data.validation.labels, label2id)
-        known = val_gold >= 0
-        temperature = float(fit_temperature(val_logits[known], val_gold[known]))
-        probs = softmax(val_logits, temperature)
-        chosen = choose_threshold(probs, val_gold, cfg.oos_rejection)
-        threshold = chosen["threshold"]
+        rows = np.arange(len(data.train))
+        if len(rows) > MAX_INDEX:
+            rows = np.sort(np.random.default_rng(cfg.seed).permutation(len(rows))[:MAX_INDEX])
+        self.oos_index = (embed_texts(model, tokenizer, [data.train.texts[i] for i in rows], cfg.eval_batch_size, cfg.max_length),
+                          _label_ids([data.train.labels[i] for i in rows], label2id))
+        calibration = calibrate(val_logits, val_gold, len(data.labels), oos_rejection=cfg.oos_rejection, val_emb=val_emb,
+                                train_emb=self.oos_index[0], train_gold=self.oos_index[1], oos_k=cfg.oos_k, oos_keep=cfg.oos_keep)
+        temperature, threshold = calibration["temperature"], calibration["threshold"]
         self.calibration = {
-            "temperature": temperature,
-            "threshold": threshold,
-            "threshold_method": f"{cfg.oos_rejection:.3g} quantile of the confidence of simulated out-of-scope validation messages "
-                                "(each message scored with its own intent removed)",
-            "validation_in_scope_kept": chosen["in_scope_kept"],
-            "validation_simulated_oos_rejected": chosen["simulated_oos_rejected"],
+            **calibration,
             "validation_ece_before": _scores(val_logits, val_gold)["ece"],
             "validation_ece_after": _scores(val_logits, val_gold, temperature)["ece"],
         }
@@ -267,6 +260,7 @@ class IntentTrainer:
             "validation": _scores(val_logits, val_gold, temperature),
             "temperature": temperature,
             "threshold": threshold,
+            "oos_threshold": (calibration.get("oos") or {}).get("threshold"),
             "validation_ece_before_calibration": self.calibration["validation_ece_before"],
         }
         if len(data.test):
@@ -284,6 +278,7 @@ class IntentTrainer:
             model.save_pretrained(tmp)
             tokenizer.save_pretrained(tmp)
             write_json(tmp / CALIBRATION_FILE, self.calibration)
+            save_index(tmp, *self.oos_index)
             write_json(tmp / "training_config.json", cfg.to_dict())
             write_json(tmp / "metrics.json", metrics)
             write_json(tmp / "labels.json", data.labels)

@@ -66,6 +66,19 @@ def embed_texts(model: Any, tokenizer: Any, messages: Sequence[str], batch_size:
     return _batched(model.embed, tokenizer, messages, batch_size, max_length, model.config.hidden_size)
 
 
+def embed_and_logits(model: Any, tokenizer: Any, messages: Sequence[str], batch_size: int, max_length: int) -> tuple[np.ndarray, np.ndarray]:
+    """Both from one pass of an IntentModel (its head reads the pooled embedding): ``(n, hidden)``, ``(n, labels)``."""
+    import torch
+
+    def both(ids: Any, mask: Any) -> Any:
+        emb = model.embed(ids, mask)
+        return torch.cat([emb, model.classifier(emb)], dim=-1)
+
+    hidden = model.config.hidden_size
+    out = _batched(both, tokenizer, messages, batch_size, max_length, hidden + model.config.num_labels)
+    return out[:, :hidden], out[:, hidden:]
+
+
 class IntentClassifier:
     """Classify batches of messages into intents.
 
@@ -97,6 +110,9 @@ class IntentClassifier:
         self.temperature: float = 1.0
         self.threshold: float | None = None
         self.calibration: dict[str, Any] = {}
+        self.oos_index: tuple[np.ndarray, np.ndarray] | None = None  # training embeddings and labels (pipeline.nlu.oos)
+        self.oos_threshold: float | None = None
+        self.oos_k: int = 1
 
     def warm_up(self) -> None:
         """Load tokenizer, weights and calibration once."""
@@ -129,6 +145,7 @@ class IntentClassifier:
             self.temperature = float(self.calibration.get("temperature", 1.0))
             threshold = self.calibration.get("threshold")
             self.threshold = float(threshold) if threshold is not None else None
+            self._load_oos(Path(ref.source), model)
         else:
             logger.warning("No %s beside the intent model: confidences are uncalibrated and there is no out-of-scope threshold.", CALIBRATION_FILE)
         model.eval()
@@ -136,6 +153,37 @@ class IntentClassifier:
         self._tokenizer = tokenizer
         self._model = model
         logger.info("Loaded intent model %s (%d intents, T=%.3f)", self.model, len(labels), self.temperature)
+
+    def _load_oos(self, folder: Path, model: Any) -> None:
+        """The out-of-scope index and its threshold, when the calibration names them and the model can embed."""
+        from pipeline.nlu.oos import load_index
+
+        oos = self.calibration.get("oos") or {}
+        if oos.get("method") != "knn" or not hasattr(model, "embed"):
+            return
+        self.oos_index = load_index(folder)
+        if self.oos_index is None:
+            logger.warning("%s names a nearest-neighbour out-of-scope rule but the index is missing: only the "
+                           "confidence threshold applies. Retrain the model to rebuild it.", CALIBRATION_FILE)
+            return
+        self.oos_threshold, self.oos_k = float(oos["threshold"]), int(oos.get("k", 1))
+
+    def decide(self, confidence: float, oos_score: float | None, threshold: float | None = None) -> bool:
+        """The in-scope decision: the confidence reaches the threshold, and the message is near enough to the
+        training messages (when the model has an out-of-scope index)."""
+        cut = self.threshold if threshold is None else threshold
+        near_enough = oos_score is None or self.oos_threshold is None or oos_score >= self.oos_threshold
+        return (cut is None or confidence >= cut) and near_enough
+
+    def scores(self, messages: Sequence[str]) -> tuple[np.ndarray, np.ndarray | None]:
+        """Calibrated probabilities and, with an out-of-scope index, each message's nearest-neighbour score."""
+        self.warm_up()
+        if self.oos_index is None:
+            return softmax(self.logits(messages), self.temperature), None
+        from pipeline.nlu.oos import knn_score
+
+        emb, logits = embed_and_logits(self._model, self._tokenizer, messages, self.batch_size, self.max_length)
+        return softmax(logits, self.temperature), knn_score(emb, self.oos_index[0], self.oos_k)
 
     def logits(self, messages: Sequence[str]) -> np.ndarray:
         """Raw (uncalibrated) logits, shape (n, n_labels); batched and length-sorted."""
@@ -155,16 +203,17 @@ class IntentClassifier:
         """
         k = self.top_k if top_k is None else top_k
         check_param("IntentClassifier", "top_k", k, isinstance(k, int) and k >= 1, "an int >= 1")
-        probs = self.predict_proba(messages)
+        probs, knn = self.scores(messages)
         cut = self.threshold if threshold is None else threshold
-        predictions = []
-        for row in probs:
+        predictions: list[IntentPrediction] = []
+        for i, row in enumerate(probs):
             top = np.argsort(-row, kind="stable")[: min(k, len(self.labels))]
             best = int(top[0])
             confidence = min(float(row[best]), 1.0)
-            in_scope = cut is None or confidence >= cut
+            near = None if knn is None else float(knn[i])
+            in_scope = self.decide(confidence, near, cut)
             ranking = [(self.labels[int(j)], float(row[int(j)])) for j in top]
-            predictions.append(IntentPrediction(self.labels[best], confidence, ranking, in_scope))
+            predictions.append(IntentPrediction(self.labels[best], confidence, ranking, in_scope, oos_score=near))
         result: dict[str, Any] = {"predictions": predictions}
         if return_probs:
             result["probabilities"] = probs

@@ -8,7 +8,10 @@
     >>> looks_like_follow_up("and how long does that take?"), looks_like_follow_up("I want to reset my password")
     (True, False)
 
-Both are plain functions of the text; the NLU stage (:mod:`pipeline.nlu.stage`) combines them with the
+    >>> concern_segments("Can I change the address for order 55120, and how long does shipping to Canada take?")
+    ['Can I change the address for order 55120', 'how long does shipping to Canada take?']
+
+All are plain functions of the text; the NLU stage (:mod:`pipeline.nlu.stage`) combines them with the
 classifier's ranking.
 """
 from __future__ import annotations
@@ -80,3 +83,25 @@ def looks_like_follow_up(text: str, max_words: int = 8) -> bool:
     if _FOLLOW_UP_OPENERS.search(text):
         return len(content) <= 3
     return len(content) <= 1 or (bool(_ANAPHORA.search(text)) and len(content) <= 2)
+
+
+_CONCERN_SPLIT = re.compile(
+    r"(?<=[.?!;])\s+(?=\S)"
+    r"|\s*,?\s+(?:and|also|plus|but)\s+(?:also\s+)?(?=(?:how|what|when|where|why|which|can|could|do|does|is|are|will|would|"
+    r"should|i|i'm|i'd|my|please|is there|you)\b)"
+    r"|\s*,\s*(?:also|plus)\s+", re.I)
+
+
+def concern_segments(text: str, min_words: int = 3) -> list[str]:
+    """The message cut at sentence ends and at conjunctions that open another question; short pieces merge back."""
+    pieces = [p.strip(" ,;") for p in _CONCERN_SPLIT.split(text) if p and p.strip(" ,;")]
+    out: list[str] = []
+    for piece in pieces:
+        if out and len(words(piece)) < min_words:
+            out[-1] = f"{out[-1]} {piece}"
+        else:
+            out.append(piece)
+    if len(out) > 1 and len(words(out[0])) < min_words:
+        out[1] = f"{out[0]} {out[1]}"
+        out = out[1:]
+    return out

@@ -24,9 +24,9 @@ from typing import Any
 
 from pipeline.config import StageConfig
 from pipeline.errors import check_param
-from pipeline.nlu.context import answer_by_words, looks_like_follow_up, words
+from pipeline.nlu.context import answer_by_words, concern_segments, looks_like_follow_up, words
 from pipeline.nlu.entities import extract_entities
-from pipeline.types import IntentPrediction, Offer, Turn
+from pipeline.types import Concern, IntentPrediction, Offer, Turn
 
 logger = logging.getLogger(__name__)
 request_logger = logging.getLogger("pipeline.requests")  # one line per message; shown with -v (see setup_logging)
@@ -43,14 +43,17 @@ class NLUConfig(StageConfig):
     slot_model: str | None = field(default=None, metadata={"help": "Learned entity (slot) model folder from training.finetune_slots, merged with the patterns; unset = patterns only."})
     entity_min_confidence: float = field(default=0.5, metadata={"help": "Learned entities under this confidence are dropped."})
     keep_pii: bool = field(default=False, metadata={"help": "Log messages as they are; by default emails, phone and card numbers are masked in logs."})
+    concerns: bool = field(default=True, metadata={"help": "Classify each sentence or 'and how ...' part of a message too, and answer a second concern as well."})
+    concern_min_confidence: float = field(default=0.97, metadata={"help": "A part's intent counts as a second concern from this confidence (and in scope); chosen on retrieval_dev.yaml."})
 
     def validate(self) -> None:
         check_param("NLUConfig", "top_k", self.top_k, self.top_k >= 1, "an int >= 1")
         check_param("NLUConfig", "batch_size", self.batch_size, self.batch_size >= 1, "an int >= 1")
         if self.threshold is not None:
             check_param("NLUConfig", "threshold", self.threshold, 0.0 <= self.threshold <= 1.0, "a float in [0, 1] or unset")
-        check_param("NLUConfig", "entity_min_confidence", self.entity_min_confidence,
-                    0.0 <= self.entity_min_confidence <= 1.0, "a float in [0, 1]")
+        for name in ("entity_min_confidence", "concern_min_confidence"):
+            value = getattr(self, name)
+            check_param("NLUConfig", name, value, 0.0 <= value <= 1.0, "a float in [0, 1]")
 
 
 def answer_by_ranking(text: str, prediction: IntentPrediction, offered: list[Offer]) -> str | None:
@@ -115,8 +118,13 @@ class NLUStage:
                 probs[label] = probs.get(label, 0.0) + p / 2.0
         ranking = sorted(probs.items(), key=lambda kv: -kv[1])
         label, confidence = ranking[0]
-        cut = self.config.threshold if self.config.threshold is not None else getattr(self.classifier, "threshold", None)
-        return IntentPrediction(label, min(confidence, 1.0), ranking, cut is None or confidence >= cut)
+        near = max((p.oos_score for p in (alone, joined) if p.oos_score is not None), default=None)
+        if hasattr(self.classifier, "decide"):
+            in_scope = self.classifier.decide(confidence, near, self.config.threshold)
+        else:  # a stand-in classifier without an out-of-scope index
+            cut = self.config.threshold if self.config.threshold is not None else getattr(self.classifier, "threshold", None)
+            in_scope = cut is None or confidence >= cut
+        return IntentPrediction(label, min(confidence, 1.0), ranking, in_scope, oos_score=near)
 
     def entities(self, texts: list[str]) -> list[list]:
         found = [extract_entities(t) for t in texts]
@@ -143,9 +151,25 @@ class NLUStage:
                 turn.notes.append(f"follow-up: read alone ({alone[i].label} {alone[i].confidence:.2f}) and with the previous "
                                   f"turn ({joined[i].label} {joined[i].confidence:.2f}), averaged")
             turn.intent.ranking = turn.intent.ranking[: self.config.top_k]
+        if self.config.concerns:
+            self._find_concerns(turns)
         if request_logger.isEnabledFor(logging.INFO):
             self._log_requests(turns)
         return turns
+
+    def _find_concerns(self, turns: list[Turn]) -> None:
+        """A part of a message whose own intent differs from the message's becomes a second concern (one call)."""
+        parts = [(turn, text) for turn in turns if turn.resolution == "classifier"
+                 for segments in [concern_segments(turn.text)] if len(segments) > 1 for text in segments]
+        cfg = self.config
+        for (turn, text), pred in zip(parts, self.classify([text for _, text in parts])):
+            known = {turn.intent.label, *(c.intent.label for c in turn.concerns)}
+            if pred.in_scope and pred.label not in known and pred.confidence >= cfg.concern_min_confidence:
+                pred.ranking = pred.ranking[: cfg.top_k]
+                turn.concerns.append(Concern(text=text, intent=pred))
+        for turn in turns:
+            if turn.concerns:
+                turn.notes.append("second concern(s): " + ", ".join(c.intent.label for c in turn.concerns))
 
     def _may_follow(self, turn: Turn) -> bool:
         ctx = turn.context

@@ -110,11 +110,18 @@ def _body(snippets: Sequence[Snippet], max_snippets: int, max_sentences: int) ->
 
 
 def ground_reply(message: str, intent: str, snippets: Sequence[Snippet], entities: Sequence[Entity] | None = None,
-                 *, phrasing: Phrasing | None = None, max_snippets: int = 2, max_sentences: int = 6) -> str:
-    """Compose one grounded reply (see the module docstring)."""
+                 *, phrasing: Phrasing | None = None, max_snippets: int = 2, max_sentences: int = 6,
+                 concerns: Sequence[tuple[str, Sequence[Snippet]]] = ()) -> str:
+    """Compose one grounded reply (see the module docstring); each second concern ``(intent, snippets)`` gets
+    "As for <topic>: ..." from its own top snippet, after the main answer (which then uses one snippet)."""
     phrasing = phrasing or Phrasing()
     entities = extract_entities(message) if entities is None else entities
-    body = _body(snippets, max_snippets, max_sentences)
+    answered = [(i, s) for i, s in concerns if s]
+    body = _body(snippets, 1 if answered else max_snippets, max_sentences)
+    for concern_intent, concern_snippets in answered:
+        sentences = [second_person(x) for x in split_sentences(concern_snippets[0].text)][:2]
+        lowered = _lower_first(sentences[0], concern_snippets[0].text) or sentences[0]
+        body += [f"As for {phrasing.topic(concern_intent)}: {lowered}", *sentences[1:]]
     if not body:
         body = ["I don't have the policy details for this at hand, so the best next step is to ask our customer service team, who can look into it for you."]
     ref = reference(entities, phrasing.lines(intent).reference)
@@ -137,12 +144,13 @@ class GroundedGenerator:
         """Nothing to load."""
 
     def run(self, messages: list[str], intents: list[IntentPrediction], snippets: list[list[Snippet]],
-            entities: list[list[Entity]] | None = None) -> dict[str, list]:
+            entities: list[list[Entity]] | None = None, concerns: list[list[tuple[str, list[Snippet]]]] | None = None) -> dict[str, list]:
         if not len(messages) == len(intents) == len(snippets):
             raise ValueError(f"GroundedGenerator.run needs one intent and one snippet list per message. "
                              f"Got {len(messages)} messages, {len(intents)} intents, {len(snippets)} snippet lists.")
         ents = entities if entities is not None else [None] * len(messages)
+        extra = concerns if concerns is not None else [()] * len(messages)
         replies = [ground_reply(m, p.label, s, e, phrasing=self.phrasing, max_snippets=self.max_snippets,
-                                max_sentences=self.max_sentences)
-                   for m, p, s, e in zip(messages, intents, snippets, ents)]
+                                max_sentences=self.max_sentences, concerns=c)
+                   for m, p, s, e, c in zip(messages, intents, snippets, ents, extra)]
         return {"replies": replies, "notes": [[] for _ in replies]}

@@ -93,9 +93,12 @@ class ReplyStage:
         intents = [t.intent for t in turns]
         snippets = [t.snippets for t in turns]
         entities = [t.reply_entities() for t in turns]
-        generated = self.generator.run(messages, intents, snippets, entities)
+        concerns = [[(c.intent.label, c.snippets) for c in t.concerns] for t in turns]
         own = self.generator.name == "grounded"
-        grounded = generated if own else self.grounded.run(messages, intents, snippets, entities)
+        generated = self.generator.run(messages, intents, snippets, entities, concerns) if own else \
+            self.generator.run(messages, intents, snippets, entities)
+        grounded = generated if own else self.grounded.run(messages, intents, snippets, entities, concerns)
+        snippets = [[*t.snippets, *(s for c in t.concerns for s in c.snippets[:1])] for t in turns]  # what the reply may quote
         # a reply may state the snippets' numbers and the reference numbers the customer gave (now or earlier)
         allowed = [allowed_values(ents) for ents in entities]
         checked = apply_guardrails(generated["replies"], grounded["replies"], allowed, snippets, self.guardrails)

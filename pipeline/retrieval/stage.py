@@ -3,7 +3,8 @@
     stage = RetrievalStage(RetrieverConfig())
     turns = stage.run(turns)        # turn.snippets, ranked by intent + cosine (see pipeline.retrieval.retriever)
 
-It reads ``turn.query`` (the message, or the message with its context) and ``turn.intent``.
+It reads ``turn.query`` (the message, or the message with its context) and ``turn.intent``, and ranks the
+snippets of each second concern (``turn.concerns``) by its own text and intent, in the same call.
 """
 from __future__ import annotations
 
@@ -32,10 +33,14 @@ class RetrievalStage:
 
     def run(self, turns: list[Turn]) -> list[Turn]:
         todo = [t for t in turns if t.route == "answer"]
+        concerns = [c for t in todo for c in t.concerns]
         if not todo:
             return turns
-        found = self.retriever.run([t.query for t in todo], intents=[t.intent for t in todo])
+        found = self.retriever.run([t.query for t in todo] + [c.text for c in concerns],
+                                   intents=[t.intent for t in todo] + [c.intent for c in concerns])
         for turn, snippets, notes in zip(todo, found["snippets"], found["notes"]):
             turn.snippets = snippets
             turn.notes.extend(notes)
+        for concern, snippets in zip(concerns, found["snippets"][len(todo):]):
+            concern.snippets = snippets
         return turns
