@@ -4,6 +4,7 @@
 
 Format (every key optional but ``intents``)::
 
+    closing: "Anything else I can help with?"        # the short closing of an answer-first reply
     contact:
       phone: "1-800-555-0199"
       chat: "live chat from the Help button on the website or in the app"
@@ -35,6 +36,7 @@ INTENT_KEYS = ("topic", "opening", "opening_with_reference", "closing", "referen
 REFERENCES = ("order", "invoice")
 FILE_NAME = "intents.yaml"
 GENERIC_CLOSING = "If you have any other questions, just reply here."
+GENERIC_SHORT_CLOSING = "Is there anything else I can help with?"
 
 
 @dataclass
@@ -53,6 +55,7 @@ class Phrasing:
     contact: dict[str, str] = field(default_factory=dict)
     intents: dict[str, IntentLines] = field(default_factory=dict)
     source: str = ""
+    closing_line: str | None = None  # the short closing of an answer-first reply (the file's top-level 'closing')
 
     def lines(self, intent: str) -> IntentLines:
         return self.intents.get(intent) or IntentLines(topic=intent.replace("_", " "))
@@ -71,6 +74,9 @@ class Phrasing:
 
     def closing(self, intent: str) -> str:
         return self.lines(intent).closing or GENERIC_CLOSING
+
+    def short_closing(self) -> str:
+        return self.closing_line or GENERIC_SHORT_CLOSING
 
     def channel_sentence(self) -> str | None:
         """"You can also reach our customer service team by phone at ..., by ..., or by email at ..." (None: no contact)."""
@@ -121,7 +127,7 @@ def load_phrasing(path: str | Path, known_intents: Iterable[str] | None = None) 
     doc = YamlDoc(path, "intents", ())
     if doc.root is None:
         return Phrasing(source=str(path))
-    top = _mapping(doc, doc.root, "the intents file", ("contact", "intents"))
+    top = _mapping(doc, doc.root, "the intents file", ("contact", "closing", "intents"))
     contact: dict[str, str] = {}
     if "contact" in top:
         for key, (node, value) in _mapping(doc, top["contact"][0], "contact", CONTACT_KEYS).items():
@@ -138,7 +144,8 @@ def load_phrasing(path: str | Path, known_intents: Iterable[str] | None = None) 
                 raise KnowledgeBaseError(f"{doc.at(key_node)}: intent {name!r} has no snippet in the knowledge base. "
                                          "Remove its entry, fix the name, or add a snippet for it.")
             intents[name] = _intent_lines(doc, name, value_node)
-    return Phrasing(contact=contact, intents=intents, source=str(path))
+    closing = _text(doc, top["closing"][0], top["closing"][1], "'closing'") if "closing" in top else None
+    return Phrasing(contact=contact, intents=intents, source=str(path), closing_line=closing)
 
 
 def find_phrasing_file(kb_root: Path) -> Path | None:

@@ -88,6 +88,7 @@ class Snippet:
     score: float | None = None
     reason: str = ""
     source: str = ""  # "file:line" it was loaded from
+    sentence_scores: list[float] = field(default_factory=list)  # cosine of the message with each sentence (retrieval)
 
     def __post_init__(self) -> None:
         if not self.id or not str(self.id).strip():

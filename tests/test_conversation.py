@@ -189,7 +189,7 @@ def test_chat_shell_commands(assistant, tmp_path):
     stdout = io.StringIO()
     assert shell(assistant, Conversation(), str(state), False, stdin, stdout) == 0
     out = stdout.getvalue()
-    assert out.startswith("I understand you'd like to get a refund for order 4471-22")
+    assert out.startswith("About order 4471-22: ")
     trace = json.loads(out[out.index("{"): out.index("\n}\n") + 2])
     assert trace["message"] == "I want a refund for order 4471-22, mail [EMAIL]" and trace["intent"]["label"] == "get_refund"
     assert "Unknown command '/bogus'." in out and "(new conversation)" in out and "never read" not in out

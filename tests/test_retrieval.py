@@ -65,7 +65,7 @@ def cosine(a: str, b: str) -> float:
     return float(va @ vb)
 
 
-PLAIN = {"summary_weight": 0.0}  # dense score = cosine of the full text only
+PLAIN = {"summary_weight": 0.0, "sentence_scores": False}  # dense score = cosine of the full text only; no sentence vectors
 
 
 @pytest.fixture
@@ -97,7 +97,7 @@ def test_document_and_summary_texts() -> None:
 def test_summary_vector_mix(tmp_path: Path) -> None:
     snippets = [SNIPPETS[0], Snippet(id="refund-timing", intents=["check_refund_policy", "get_refund"],
                                      title="When the money arrives", text="Refund money reaches your card within 5 days.")]
-    r = Retriever(make_kb(snippets), encoder=KeywordEncoder(), cache_dir=str(tmp_path), summary_weight=0.5)
+    r = Retriever(make_kb(snippets), encoder=KeywordEncoder(), cache_dir=str(tmp_path), summary_weight=0.5, sentence_scores=False)
     msg = "when does my refund money arrive"
     out = r.run([msg], top_k=2)["snippets"][0]
     dense = {s.id: 0.5 * cosine(msg, document_text(s)) + 0.5 * cosine(msg, summary_text(s)) for s in snippets}
@@ -240,7 +240,7 @@ def test_corrupt_cache_is_rebuilt_with_a_warning(tmp_path: Path, caplog: pytest.
     with caplog.at_level(logging.WARNING):
         r = Retriever(make_kb(), encoder=enc, cache_dir=str(cache))
         r.warm_up()
-    assert "unreadable" in caplog.text and enc.encoded_texts() == 8  # full texts and summaries
+    assert "unreadable" in caplog.text and enc.encoded_texts() == 12  # full texts, summaries and sentences
     assert ids(r.run(["reset password"], top_k=1)) == ["password-reset"]
 
 
@@ -420,7 +420,7 @@ def test_evaluation_cli_writes_table_metrics_and_per_example_ranks(
     metrics = json.loads(capsys.readouterr().out)
     assert metrics == json.loads((out / "metrics.json").read_text())
     assert sorted(p.name for p in out.iterdir()) == ["config.yaml", "metrics.json", "per_example.jsonl", "table.md"]
-    assert metrics["index_build"]["warm_cache_hit"] is True and metrics["index_build"]["texts_encoded"] == 8
+    assert metrics["index_build"]["warm_cache_hit"] is True and metrics["index_build"]["texts_encoded"] == 12  # + 4 sentences
     rows = {(m["method"], m["intents"]): m for m in metrics["methods"]}
     assert rows[("intent-only lookup", "gold")]["hit@1"] == 1.0  # one snippet per intent: the lookup is exact
     assert rows[("intent filter + dense", "gold")]["hit@1"] == 1.0
@@ -483,3 +483,14 @@ def test_scale_benchmark_json_rows_compare_every_index_with_exact_numpy(capsys):
     expected = {"exact numpy", "exact torch"} | ({"faiss flat", "faiss ivf"} if faiss_available() else set())
     assert set(rows) == expected and all(r["n"] == 300 for r in rows.values())
     assert rows["exact numpy"]["speedup"] == 1.0 and rows["exact torch"]["recall_at_k"] == 1.0
+
+
+def test_sentence_scores_are_the_cosine_of_each_sentence(tmp_path: Path) -> None:
+    snippet = Snippet(id="refund-two", intents=["get_refund"], title="Refunds",
+                      text="A refund reaches your card within 5 days. Store credit arrives within 24 hours.")
+    r = Retriever(make_kb([snippet]), encoder=KeywordEncoder(), cache_dir=str(tmp_path), summary_weight=0.0)
+    msg = "when does store credit arrive"
+    out = r.run([msg], top_k=1)["snippets"][0][0]
+    assert out.sentence_scores == [round(cosine(msg, "A refund reaches your card within 5 days."), 4),
+                                   round(cosine(msg, "Store credit arrives within 24 hours."), 4)]
+    assert r.build_info["texts"] == 3  # the snippet and its two sentences

@@ -117,3 +117,12 @@ class EntityExtractor:
 
     def run(self, messages: list[str]) -> dict[str, list[list[Entity]]]:
         return {"entities": [extract_entities(m) for m in messages]}
+
+
+def reference(entities: Iterable[Entity], prefer: str = "order") -> str | None:
+    """"order 12345" or "invoice INV-1": the number a reply may restate, as a reference (``prefer`` comes first)."""
+    entities = list(entities)
+    order, invoice = first_of(entities, "order_number"), first_of(entities, "invoice_number")
+    found = [("order", order), ("invoice", invoice)]
+    found.sort(key=lambda kv: kv[0] != prefer)
+    return next((f"{kind} {value}" for kind, value in found if value), None)

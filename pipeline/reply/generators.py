@@ -55,7 +55,12 @@ class GeneratorConfig(StageConfig):
     batch_size: int = field(default=8, metadata={"help": "Messages per seq2seq generate() call."})
     device: str = field(default="auto", metadata={"help": "Torch device for seq2seq: auto, cpu or cuda."})
     max_snippets: int = field(default=2, metadata={"help": "Top snippets used in a reply or prompt."})
-    max_sentences: int = field(default=6, metadata={"help": "Most policy sentences in a grounded reply."})
+    max_sentences: int = field(default=6, metadata={"help": "Most policy sentences in a full grounded reply."})
+    style: str = field(default="answer_first", metadata={"help": "Grounded reply: answer_first (the sentences that answer, the direct answer first) or full (the top snippets whole)."})
+    reply_sentences: int = field(default=3, metadata={"help": "answer_first: most sentences of the best snippet."})
+    reply_words: int = field(default=90, metadata={"help": "answer_first: most words of policy text (before the closing)."})
+    keep_margin: float = field(default=0.15, metadata={"help": "answer_first: a sentence of the best snippet joins when it scores within this of the best."})
+    second_threshold: float = field(default=0.65, metadata={"help": "answer_first: a sentence of another snippet joins above this score."})
     min_words: int = field(default=8, metadata={"help": "Guardrails: fewest words in a reply."})
     max_words: int = field(default=250, metadata={"help": "Guardrails: most words in a reply."})
     guardrail_checks: list[str] = field(default_factory=lambda: list(CHECKS), metadata={"help": "Guardrail checks to run (length, numbers, values, placeholders, promises)."})
@@ -68,6 +73,9 @@ class GeneratorConfig(StageConfig):
             value = getattr(self, name)
             check_param(owner, name, value, value >= low, f"an int >= {low}")
         check_param(owner, "max_words", self.max_words, self.max_words >= max(1, self.min_words), f"an int >= min_words ({self.min_words})")
+        check_param(owner, "style", self.style, self.style in ("answer_first", "full"), "one of 'answer_first', 'full'")
+        for name in ("reply_sentences", "reply_words"):
+            check_param(owner, name, getattr(self, name), getattr(self, name) >= 1, "an int >= 1")
         check_param(owner, "device", self.device, self.device in ("auto", "cpu") or self.device.startswith("cuda"), "'auto', 'cpu' or 'cuda[:N]'")
         bad = [c for c in self.guardrail_checks if c not in CHECKS]
         check_param(owner, "guardrail_checks", self.guardrail_checks, not bad, "a list drawn from " + ", ".join(CHECKS))
@@ -86,11 +94,22 @@ class Generator(Protocol):
 def build_generator(config: GeneratorConfig) -> Generator:
     """The generator named by ``config.generator`` (not yet warmed up)."""
     if config.generator == "grounded":
-        return GroundedGenerator(max_snippets=config.max_snippets, max_sentences=config.max_sentences)
+        return grounded_generator(config)
     if config.generator == "seq2seq":
         return Seq2SeqGenerator(config)
     raise ConfigError(f"The 'generator' parameter of GeneratorConfig must be one of {', '.join(map(repr, GENERATORS))}. "
                       f"Got {config.generator!r}.")
+
+
+def grounded_generator(config: GeneratorConfig) -> GroundedGenerator:
+    """The grounded realizer with the config's style and selection settings (also the fallback of seq2seq)."""
+    from pipeline.reply.answer_first import SelectionSettings
+
+    selection = SelectionSettings(max_snippets=config.max_snippets, max_sentences=config.reply_sentences,
+                                  keep_margin=config.keep_margin, second_threshold=config.second_threshold,
+                                  max_words=config.reply_words)
+    return GroundedGenerator(max_snippets=config.max_snippets, max_sentences=config.max_sentences, style=config.style,
+                             selection=selection)
 
 
 def build_guardrails(config: GeneratorConfig) -> Guardrails:

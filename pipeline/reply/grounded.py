@@ -28,11 +28,12 @@ construction; it is also the fallback when a generated reply fails them.
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from typing import Any, Sequence
 
-from pipeline.nlu.entities import extract_entities, first_of
+from pipeline.nlu.entities import extract_entities, first_of, reference  # noqa: F401  (re-exported)
 from knowledge_base.phrasing import Phrasing
 from pipeline.errors import check_param
+from pipeline.sentences import second_person, split_sentences  # noqa: F401  (used here and re-exported)
 from pipeline.types import Entity, IntentPrediction, Snippet
 
 _CONNECTIVES = ("It also helps to know that {s}", "Also worth knowing: {s}")
@@ -43,31 +44,6 @@ _SUBJECT_WORDS = frozenset(
     "customers standard express international monthly annual".split()
 )
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
-_THIRD_PERSON = [
-    (re.compile(r"\b([Cc])ustomers (can|must|should|need to|will|may|have to|are|receive|get|pay)\b"),
-     lambda m: ("Y" if m.group(1) == "C" else "y") + "ou " + m.group(2)),
-    (re.compile(r"\bthe customer's\b"), lambda m: "your"),
-    (re.compile(r"\b[Tt]he customer (can|must|should|needs to|will|may)\b"),
-     lambda m: "you " + m.group(1).replace("needs", "need")),
-]
-
-
-def split_sentences(text: str) -> list[str]:
-    return [s.strip() for s in _SENTENCE_END.split(" ".join(text.split())) if s.strip()]
-
-
-def second_person(sentence: str) -> str:
-    """Light rephrasing: "Customers can ..." -> "You can ..."; their -> your in such sentences."""
-    out = sentence
-    for pattern, repl in _THIRD_PERSON:
-        out = pattern.sub(repl, out)
-    if out != sentence:
-        out = re.sub(r"\btheir\b", "your", out)
-        out = re.sub(r"\bthey\b", "you", out)
-    return out
-
-
 def _lower_first(sentence: str, context: str) -> str | None:
     """The sentence with its first word lower-cased, or None when that word looks like a name."""
     word = sentence.split(" ", 1)[0]
@@ -77,14 +53,6 @@ def _lower_first(sentence: str, context: str) -> str | None:
     if re.search(rf"(?<=[a-z,;:] ){re.escape(core)}\b", context):  # capitalised mid-sentence: a name
         return None
     return sentence[0].lower() + sentence[1:]
-
-
-def reference(entities: Sequence[Entity], prefer: str = "order") -> str | None:
-    """"order 12345" or "invoice INV-1": the number a reply may restate, as a reference (``prefer`` comes first)."""
-    order, invoice = first_of(entities, "order_number"), first_of(entities, "invoice_number")
-    found = [("order", order), ("invoice", invoice)]
-    found.sort(key=lambda kv: kv[0] != prefer)
-    return next((f"{kind} {value}" for kind, value in found if value), None)
 
 
 def _body(snippets: Sequence[Snippet], max_snippets: int, max_sentences: int) -> list[str]:
@@ -128,29 +96,46 @@ def ground_reply(message: str, intent: str, snippets: Sequence[Snippet], entitie
     return " ".join([phrasing.opening(intent, ref), *body, phrasing.closing(intent)])
 
 
+STYLES = ("answer_first", "full")
+"""answer_first: the sentences that answer, the direct answer first, a short close (pipeline.reply.answer_first);
+full: an intent opening, the top snippets whole, a closing (the realizer before answer-first replies)."""
+
+
 class GroundedGenerator:
     """Model-free generator: ``run(messages, intents, snippets, entities) -> {"replies": list[str]}``."""
 
     name = "grounded"
 
-    def __init__(self, *, max_snippets: int = 2, max_sentences: int = 6, phrasing: Phrasing | None = None) -> None:
+    def __init__(self, *, max_snippets: int = 2, max_sentences: int = 6, phrasing: Phrasing | None = None,
+                 style: str = "full", selection: Any = None) -> None:
         check_param("GroundedGenerator", "max_snippets", max_snippets, isinstance(max_snippets, int) and max_snippets >= 1, "an int >= 1")
         check_param("GroundedGenerator", "max_sentences", max_sentences, isinstance(max_sentences, int) and max_sentences >= 1, "an int >= 1")
+        check_param("GroundedGenerator", "style", style, style in STYLES, "one of " + ", ".join(map(repr, STYLES)))
         self.max_snippets = max_snippets
         self.max_sentences = max_sentences
         self.phrasing = phrasing or Phrasing()  # the knowledge base's intents.yaml (set by the reply stage)
+        self.style = style
+        self.selection = selection  # answer_first: a pipeline.reply.answer_first.SelectionSettings
 
     def warm_up(self) -> None:
         """Nothing to load."""
 
     def run(self, messages: list[str], intents: list[IntentPrediction], snippets: list[list[Snippet]],
-            entities: list[list[Entity]] | None = None, concerns: list[list[tuple[str, list[Snippet]]]] | None = None) -> dict[str, list]:
+            entities: list[list[Entity]] | None = None,
+            concerns: list[list[tuple[str, list[Snippet], str]]] | None = None) -> dict[str, list]:
         if not len(messages) == len(intents) == len(snippets):
             raise ValueError(f"GroundedGenerator.run needs one intent and one snippet list per message. "
                              f"Got {len(messages)} messages, {len(intents)} intents, {len(snippets)} snippet lists.")
-        ents = entities if entities is not None else [None] * len(messages)
+        ents = entities if entities is not None else [extract_entities(m) for m in messages]
         extra = concerns if concerns is not None else [()] * len(messages)
+        if self.style == "answer_first":
+            from pipeline.reply.answer_first import answer_first_reply
+
+            out = [answer_first_reply(m, s, e, phrasing=self.phrasing, settings=self.selection, concerns=c,
+                                      reference=reference(e, self.phrasing.lines(p.label).reference))
+                   for m, p, s, e, c in zip(messages, intents, snippets, ents, extra)]
+            return {"replies": [text for text, _ in out], "notes": [notes for _, notes in out]}
         replies = [ground_reply(m, p.label, s, e, phrasing=self.phrasing, max_snippets=self.max_snippets,
-                                max_sentences=self.max_sentences, concerns=c)
+                                max_sentences=self.max_sentences, concerns=[(i, x) for i, x, *_ in c])
                    for m, p, s, e, c in zip(messages, intents, snippets, ents, extra)]
         return {"replies": replies, "notes": [[] for _ in replies]}

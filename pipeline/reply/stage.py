@@ -21,8 +21,7 @@ from pipeline.reply.fallbacks import (
     offered_topics,
     out_of_scope_reply,
 )
-from pipeline.reply.generators import GeneratorConfig, build_generator, build_guardrails
-from pipeline.reply.grounded import GroundedGenerator
+from pipeline.reply.generators import GeneratorConfig, build_generator, build_guardrails, grounded_generator
 from pipeline.reply.guardrails import allowed_values, apply_guardrails
 from pipeline.types import Reply, Snippet, Turn
 
@@ -38,7 +37,7 @@ class ReplyStage:
         self.kb = kb  # a KnowledgeBase (or a callable returning one): the contact snippet of the fallback replies
         self.generator = generator
         self.progress = progress
-        self.grounded = GroundedGenerator(max_snippets=self.config.max_snippets, max_sentences=self.config.max_sentences)
+        self.grounded = grounded_generator(self.config)
         self.guardrails = build_guardrails(self.config)
         self.contact: list[Snippet] | None = None
         self.phrasing = Phrasing()
@@ -93,7 +92,7 @@ class ReplyStage:
         intents = [t.intent for t in turns]
         snippets = [t.snippets for t in turns]
         entities = [t.reply_entities() for t in turns]
-        concerns = [[(c.intent.label, c.snippets) for c in t.concerns] for t in turns]
+        concerns = [[(c.intent.label, c.snippets, c.text) for c in t.concerns] for t in turns]
         own = self.generator.name == "grounded"
         generated = self.generator.run(messages, intents, snippets, entities, concerns) if own else \
             self.generator.run(messages, intents, snippets, entities)

@@ -33,6 +33,7 @@ import numpy as np
 from pipeline.config import StageConfig
 from pipeline.retrieval.embedding import EmbeddingCache, SentenceEncoder
 from pipeline.errors import DataError, check_param
+from pipeline.sentences import split_sentences
 from pipeline.types import IntentPrediction, Snippet
 from pipeline.retrieval.vector_index import FAISS_KINDS, ExactIndex, VectorIndex, make_index
 
@@ -86,6 +87,7 @@ class RetrieverConfig(StageConfig):
     cache_dir: str | None = field(default=None,
         metadata={"help": "Embedding cache folder (None: $SUPPORT_CACHE_DIR/retrieval or ~/.cache/support-assistant/retrieval)."})
     use_cache: bool = field(default=True, metadata={"help": "Read and write the embedding cache."})
+    sentence_scores: bool = field(default=True, metadata={"help": "Score each sentence of the returned snippets against the message (for replies that pick sentences)."})
     faiss_threshold: int = field(default=50_000,
         metadata={"help": "Above this many snippets, use a FAISS index (if faiss is installed)."})
     faiss_index: str = field(default="ivf",
@@ -145,6 +147,8 @@ class Retriever:
         self.build_info: dict[str, Any] = {}
         self._rows_by_intent: dict[str, np.ndarray] = {}
         self._summary: np.ndarray | None = None
+        self._sentences: np.ndarray | None = None  # one vector per sentence of each snippet (split_sentences)
+        self._sentence_offsets: np.ndarray | None = None
 
     def warm_up(self) -> None:
         """Load the KB (if not given) and encoder; read or build the embedding index."""
@@ -184,9 +188,15 @@ class Retriever:
         if cfg.summary_weight > 0:
             all_ids += [f"{i}#summary" for i in ids]
             all_texts += [summary_text(s) for s in self.snippets]
+        sentences = [split_sentences(s.text) if cfg.sentence_scores else [] for s in self.snippets]
+        all_ids += [f"{s.id}#s{j}" for s, sents in zip(self.snippets, sentences) for j in range(len(sents))]
+        all_texts += [text for sents in sentences for text in sents]
         vectors, hit, encoded, index_cache = self._vectors(all_ids, all_texts)
         n = len(ids)
-        self._summary = vectors[n:] if cfg.summary_weight > 0 else None
+        self._summary = vectors[n:2 * n] if cfg.summary_weight > 0 else None
+        first = 2 * n if cfg.summary_weight > 0 else n
+        self._sentences = vectors[first:]
+        self._sentence_offsets = np.concatenate([[0], np.cumsum([len(x) for x in sentences])]).astype(np.int64)
         self.index = make_index(vectors[:n], faiss_threshold=cfg.faiss_threshold, faiss_kind=cfg.faiss_index,
                                 cache_path=index_cache)
         rows: dict[str, list[int]] = {}
@@ -302,8 +312,16 @@ class Retriever:
             why.append(f"cosine {dense[j]:.2f}")
             if lexical is not None and w > 0:
                 why.append(f"bm25 {lexical[row]:.2f} (weight {w:g})")
-            result.append(dataclasses.replace(snip, score=round(float(scores[j]), 4), reason=" + ".join(why)))
+            result.append(dataclasses.replace(snip, score=round(float(scores[j]), 4), reason=" + ".join(why),
+                                              sentence_scores=self._sentence_scores(row, query)))
         return result, notes
+
+    def _sentence_scores(self, row: int, query: np.ndarray) -> list[float]:
+        """Cosine of the query with each sentence of snippet ``row`` (empty when sentence scores are off)."""
+        if self._sentences is None or self._sentence_offsets is None:
+            return []
+        start, end = self._sentence_offsets[row], self._sentence_offsets[row + 1]
+        return [round(float(v), 4) for v in self._sentences[start:end] @ query]
 
     def rank_all(self, messages: list[str], intents: Sequence[IntentSpec] | None = None) -> list[list[str]]:
         """Full ranking (snippet ids, best first) per message: for evaluation."""
