@@ -37,7 +37,7 @@ class SelectionSettings:
     max_snippets: int = 2
     max_sentences: int = 3
     keep_margin: float = 0.15
-    second_threshold: float = 0.65
+    second_threshold: float = 0.45
     max_words: int = 90
 
 
