@@ -80,6 +80,12 @@ def render(metrics: dict[str, Any], name: str, figures: list[str]) -> str:
             lines += [f"## {'Retrieval' if stage == 'retrieval' else 'NLG'}", ""] + _table(metrics[stage])
     if metrics.get("nlg", {}).get("checks_fired"):
         lines += ["Guardrail checks fired: " + ", ".join(f"`{k}` {v}" for k, v in metrics["nlg"]["checks_fired"].items()), ""]
+    if "tone" in metrics:
+        tone = metrics["tone"]
+        lines += ["## Tone", "", "How the messages read (sentiment, urgency and its cues); `handed_off_for_tone` counts the rows "
+                  "handed off for their tone whose gold intent is not a request for a person.", ""]
+        lines += _table({k: v for k, v in tone.items() if k != "cues"})
+        lines += ["Urgency cues: " + (", ".join(f"`{k}` {v}" for k, v in tone["cues"].items()) or "none"), ""]
     if "handoff" in metrics:
         lines += ["## Hand-off rows", "", "Requests for a person (gold `contact_human_agent`) are handed off by design, so "
                   "their replies are reported apart from the rest.", ""] + _table(metrics["handoff"])

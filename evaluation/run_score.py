@@ -74,6 +74,9 @@ def make_record(index: int, example: Any, turn: Any, labels: set[str], rouge: fl
     }
     if len(example.intents) > 1:
         rec["gold_intents"] = list(example.intents)
+    if getattr(turn, "tone", None) is not None:
+        t = turn.tone
+        rec["tone"] = {"sentiment": t.sentiment, "score": t.sentiment_score, "urgency": t.urgency, "cues": list(t.cues)}
     entities = list(turn.entities)
     if entities or getattr(example, "entities", None) is not None:
         shown = mask_entities(entities) if not keep_pii else [to_dict(e) for e in entities]
@@ -135,6 +138,10 @@ class Columns:
     rouge_gold: list[str] = field(default_factory=list)  # the gold intent of each ROUGE score
     gold_entities: list[list[tuple[str, int, int]]] = field(default_factory=list)
     pred_entities: list[list[tuple[str, int, int]]] = field(default_factory=list)
+    sentiment: Counter = field(default_factory=Counter)
+    urgency: Counter = field(default_factory=Counter)
+    cues: Counter = field(default_factory=Counter)
+    tone_handoffs: int = 0  # rows handed off whose gold intent is not a hand-off intent and the tone was negative and urgent
 
     def add(self, rec: dict[str, Any]) -> None:
         self.gold.append(rec["gold"])
@@ -148,6 +155,12 @@ class Columns:
         if "gold_entities" in rec:
             self.gold_entities.append([tuple(g) for g in rec["gold_entities"]])
             self.pred_entities.append([(e["type"], e["start"], e["end"]) for e in rec.get("entities", [])])
+        if "tone" in rec:
+            self.sentiment[rec["tone"]["sentiment"]] += 1
+            self.urgency[rec["tone"]["urgency"]] += 1
+            self.cues.update(rec["tone"]["cues"])
+            upset = rec["tone"]["sentiment"] == "negative" and rec["tone"]["urgency"] == "high"
+            self.tone_handoffs += int(upset and rec.get("route") == "handoff" and rec["gold"] not in HANDOFF_INTENTS)
         if rec["fault_reason"]:
             self.reasons[rec["fault_reason"].split(":")[0]] += 1
         if "reply" not in rec:
@@ -217,6 +230,16 @@ def handoff_metrics(cols: Columns) -> dict[str, Any]:
             "rougeL_f_other_rows": _mean(other), "n_other_rows_with_reference": len(other)}
 
 
+def tone_metrics(cols: Columns) -> dict[str, Any]:
+    """How the messages read (pipeline.nlu.tone): sentiment and urgency shares, the cues, and the escalations."""
+    n = sum(cols.sentiment.values())
+    out: dict[str, Any] = {f"{k}_share": cols.sentiment.get(k, 0) / n for k in ("negative", "neutral", "positive")}
+    out["high_urgency_share"] = cols.urgency.get("high", 0) / n
+    out["handed_off_for_tone"] = cols.tone_handoffs if cols.reply_words else None
+    out["cues"] = dict(sorted(cols.cues.items()))
+    return out
+
+
 def compute_metrics(path: str | Path, labels: list[str], n_bins: int = 15) -> tuple[dict[str, Any], Columns]:
     """Metrics of every stage from a predictions file, and the columns they were computed from."""
     cols = Columns()
@@ -240,6 +263,8 @@ def compute_metrics(path: str | Path, labels: list[str], n_bins: int = 15) -> tu
     metrics: dict[str, Any] = {"n": n, "nlu": nlu}
     if cols.gold_entities:
         metrics["entities"] = entity_metrics(cols.gold_entities, cols.pred_entities)
+    if cols.sentiment:
+        metrics["tone"] = tone_metrics(cols)
     if cols.reply_words:
         retrieval: dict[str, Any] = {"intent_consistency": _mean(cols.consistency), "n_with_snippets": len(cols.consistency)}
         if cols.ranks:

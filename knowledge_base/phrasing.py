@@ -5,6 +5,7 @@
 Format (every key optional but ``intents``)::
 
     closing: "Anything else I can help with?"        # the short closing of an answer-first reply
+    apology: "I'm sorry about the trouble."         # how a reply to an upset customer opens
     contact:
       phone: "1-800-555-0199"
       chat: "live chat from the Help button on the website or in the app"
@@ -37,6 +38,7 @@ REFERENCES = ("order", "invoice")
 FILE_NAME = "intents.yaml"
 GENERIC_CLOSING = "If you have any other questions, just reply here."
 GENERIC_SHORT_CLOSING = "Is there anything else I can help with?"
+GENERIC_APOLOGY = "I'm sorry about the trouble."
 
 
 @dataclass
@@ -56,6 +58,7 @@ class Phrasing:
     intents: dict[str, IntentLines] = field(default_factory=dict)
     source: str = ""
     closing_line: str | None = None  # the short closing of an answer-first reply (the file's top-level 'closing')
+    apology_line: str | None = None  # how a reply to an upset customer opens (the file's top-level 'apology')
 
     def lines(self, intent: str) -> IntentLines:
         return self.intents.get(intent) or IntentLines(topic=intent.replace("_", " "))
@@ -77,6 +80,9 @@ class Phrasing:
 
     def short_closing(self) -> str:
         return self.closing_line or GENERIC_SHORT_CLOSING
+
+    def apology(self) -> str:
+        return self.apology_line or GENERIC_APOLOGY
 
     def channel_sentence(self) -> str | None:
         """"You can also reach our customer service team by phone at ..., by ..., or by email at ..." (None: no contact)."""
@@ -127,7 +133,7 @@ def load_phrasing(path: str | Path, known_intents: Iterable[str] | None = None) 
     doc = YamlDoc(path, "intents", ())
     if doc.root is None:
         return Phrasing(source=str(path))
-    top = _mapping(doc, doc.root, "the intents file", ("contact", "closing", "intents"))
+    top = _mapping(doc, doc.root, "the intents file", ("contact", "closing", "apology", "intents"))
     contact: dict[str, str] = {}
     if "contact" in top:
         for key, (node, value) in _mapping(doc, top["contact"][0], "contact", CONTACT_KEYS).items():
@@ -145,7 +151,8 @@ def load_phrasing(path: str | Path, known_intents: Iterable[str] | None = None) 
                                          "Remove its entry, fix the name, or add a snippet for it.")
             intents[name] = _intent_lines(doc, name, value_node)
     closing = _text(doc, top["closing"][0], top["closing"][1], "'closing'") if "closing" in top else None
-    return Phrasing(contact=contact, intents=intents, source=str(path), closing_line=closing)
+    apology = _text(doc, top["apology"][0], top["apology"][1], "'apology'") if "apology" in top else None
+    return Phrasing(contact=contact, intents=intents, source=str(path), closing_line=closing, apology_line=apology)
 
 
 def find_phrasing_file(kb_root: Path) -> Path | None:

@@ -7,8 +7,9 @@ Routes (``turn.route``), first that applies:
 - ``handed_off``: the conversation is with a person already; only contact-channel questions
   (``handed_off_answers``) are still answered from the policy;
 - ``handoff``: the customer asks for a person (:func:`~pipeline.nlu.person.asks_for_person`, or the classifier reads one of
-  ``handoff_intents`` with at least ``handoff_min_confidence`` in a message that names a person); the
-  conversation's status becomes ``handed_off``;
+  ``handoff_intents`` with at least ``handoff_min_confidence`` in a message that names a person), or the tone
+  calls for one (``escalate``: sentiment ``escalate_sentiment`` and urgency ``escalate_urgency``, with one of the
+  ``escalate_cues`` when the lexicon read it); the conversation's status becomes ``handed_off``;
 - ``no_policy``: the intent is in scope but the knowledge base has no snippet for it (the reply points to a
   person and invents nothing);
 - ``answer``: the intent is in scope;
@@ -34,6 +35,11 @@ class PolicyConfig(StageConfig):
     handoff_min_confidence: float = field(default=0.5, metadata={"help": "Confidence a handoff intent needs to hand off without an explicit request pattern."})
     handed_off_answers: list[str] = field(default_factory=lambda: ["contact_customer_service"],
         metadata={"help": "Intents still answered from the policy once a person has the conversation (contact channels)."})
+    escalate: bool = field(default=True, metadata={"help": "Hand off an upset customer with an urgent matter (sentiment and urgency below)."})
+    escalate_sentiment: list[str] = field(default_factory=lambda: ["negative"], metadata={"help": "Sentiments that escalate (with the urgency)."})
+    escalate_urgency: list[str] = field(default_factory=lambda: ["high"], metadata={"help": "Urgencies that escalate (with the sentiment)."})
+    escalate_cues: list[str] = field(default_factory=lambda: ["money", "security", "repeat", "deadline", "threat"],
+        metadata={"help": "Urgency cues that escalate, when the lexicon read the tone (money, security, repeat, deadline, threat)."})
 
     def validate(self) -> None:
         for name in ("clarify_mass", "handoff_min_confidence"):
@@ -55,6 +61,15 @@ class PolicyStage:
         if self.answerable is not None and self._answerable is None:
             self._answerable = set(self.answerable() if callable(self.answerable) else self.answerable)
 
+    def escalates(self, turn: Turn) -> bool:
+        """The tone calls for a person now: e.g. an upset customer charged twice."""
+        tone, cfg = turn.tone, self.config
+        if not cfg.escalate or tone is None:
+            return False
+        if tone.sentiment not in cfg.escalate_sentiment or tone.urgency not in cfg.escalate_urgency:
+            return False
+        return tone.source == "model" or any(cue in cfg.escalate_cues for cue in tone.cues)
+
     def wants_person(self, turn: Turn) -> bool:
         if asks_for_person(turn.text):
             return True
@@ -67,7 +82,7 @@ class PolicyStage:
         if turn.context.status == "handed_off":
             answerable = pred is not None and pred.in_scope and pred.label in cfg.handed_off_answers
             return "answer" if answerable and not self.wants_person(turn) else "handed_off"
-        if self.wants_person(turn):
+        if self.wants_person(turn) or self.escalates(turn):
             return "handoff"
         if pred is not None and pred.in_scope:
             return "no_policy" if self._answerable is not None and pred.label not in self._answerable else "answer"

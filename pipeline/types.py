@@ -125,6 +125,17 @@ class Reply:
 
 
 @dataclass
+class Tone:
+    """The customer's tone (pipeline.nlu.tone): sentiment and urgency, with the urgency cues that fired."""
+
+    sentiment: str = "neutral"  # negative | neutral | positive
+    sentiment_score: float = 0.0  # VADER's compound (-1..1), or the learned model's confidence
+    urgency: str = "normal"  # high | normal
+    cues: list[str] = field(default_factory=list)  # money, security, repeat, deadline, threat, shouting
+    source: str = "lexicon"  # lexicon | model
+
+
+@dataclass
 class Concern:
     """A second question inside one message ("..., and how long does shipping to Canada take?"), answered too."""
 
@@ -164,6 +175,7 @@ class Turn:
     query: str = ""  # what retrieval and the reply read: the text, or the text with its context
     resolution: str = "classifier"  # how the intent was decided: classifier | follow_up | clarification
     concerns: list[Concern] = field(default_factory=list)  # further questions of the message, each with its intent
+    tone: Tone | None = None
     route: str = "answer"
     snippets: list[Snippet] = field(default_factory=list)
     reply: Reply | None = None

@@ -65,7 +65,7 @@ def test_refund_reply_is_grounded_and_uses_order_number(assistant):
     assert all(s.score is not None for s in turn.snippets)
     assert reply.fallback is None and reply.checks == [] and reply.generator == "grounded"
     assert [e.text for e in turn.entities] == ["12345"]
-    assert set(turn.timings_ms) == {"nlu", "policy", "retrieval", "nlg"}
+    assert set(turn.timings_ms) == {"nlu", "nlu.tone", "policy", "retrieval", "nlg"}
     # the reply quotes the top snippet's first sentence, in second person
     first = split_sentences(turn.snippets[0].text)[0]
     assert second_person(first) in reply.text
@@ -113,7 +113,7 @@ def tiny_intent_model(tmp_path_factory) -> Path:
 def test_cli_json_trace_and_stdin_batch(monkeypatch, capsys, caplog, tiny_intent_model):
     assert respond.main(["--intent-model", str(tiny_intent_model), "--json", "I want a refund for order 12345"]) == 0
     trace = json.loads(capsys.readouterr().out)
-    assert set(trace) == {"message", "text", "notes", "context", "intent", "entities", "query", "resolution", "concerns", "route",
+    assert set(trace) == {"message", "text", "notes", "context", "intent", "entities", "query", "resolution", "concerns", "tone", "route",
                           "snippets", "reply", "status", "timings_ms"}
     assert len(trace["intent"]["ranking"]) == 3 and trace["entities"][0]["text"] == "12345"
     assert trace["reply"]["generator"] == "grounded" and len(trace["snippets"]) == 3

@@ -46,6 +46,7 @@ BOOTSTRAP_RECIPE: dict[str, str] = {
     "--max-length": "32",
     "--patience": "2",
     "--seed": "42",
+    "--oos-k": "1",  # the nearest-neighbour out-of-scope rule (pipeline.nlu.oos): a model cached without it is retrained
 }
 FULL_RECIPE = "python -m training.finetune_intent --config configs/intent/bitext.yaml"
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +44,9 @@ class NLUConfig(StageConfig):
     slot_model: str | None = field(default=None, metadata={"help": "Learned entity (slot) model folder from training.finetune_slots, merged with the patterns; unset = patterns only."})
     entity_min_confidence: float = field(default=0.5, metadata={"help": "Learned entities under this confidence are dropped."})
     keep_pii: bool = field(default=False, metadata={"help": "Log messages as they are; by default emails, phone and card numbers are masked in logs."})
+    tone: bool = field(default=True, metadata={"help": "Read the customer's sentiment and urgency (pipeline.nlu.tone)."})
+    sentiment_model: str | None = field(default=None, metadata={"help": "Classifier folder (training.finetune_intent --label-column sentiment) that replaces the lexicon's sentiment."})
+    urgency_model: str | None = field(default=None, metadata={"help": "Classifier folder (--label-column urgency) that replaces the lexicon's urgency."})
     concerns: bool = field(default=True, metadata={"help": "Classify each sentence or 'and how ...' part of a message too, and answer a second concern as well."})
     concern_min_confidence: float = field(default=0.97, metadata={"help": "A part's intent counts as a second concern from this confidence (and in scope); chosen on retrieval_dev.yaml."})
 
@@ -78,6 +82,7 @@ class NLUStage:
         self.classifier = classifier  # an IntentClassifier (or anything with .run(texts, top_k, threshold=...))
         self.slots = slots
         self.progress = progress
+        self.tone: Any = None
 
     def warm_up(self) -> None:
         cfg = self.config
@@ -98,6 +103,13 @@ class NLUStage:
             self.slots = SlotTagger(cfg.slot_model, batch_size=cfg.batch_size, min_confidence=cfg.entity_min_confidence)
         if self.slots is not None:
             self.slots.warm_up()
+        if cfg.tone and self.tone is None:
+            from pipeline.nlu.tone import LearnedTone, ToneReader
+
+            learned = cfg.sentiment_model or cfg.urgency_model
+            self.tone = LearnedTone(cfg.sentiment_model, cfg.urgency_model, cfg.batch_size) if learned else ToneReader()
+            if learned:
+                self.tone.warm_up()
 
     @property
     def labels(self) -> list[str]:
@@ -153,6 +165,13 @@ class NLUStage:
             turn.intent.ranking = turn.intent.ranking[: self.config.top_k]
         if self.config.concerns:
             self._find_concerns(turns)
+        if self.tone is not None:
+            start = time.perf_counter()
+            tones = self.tone.run(texts)
+            per_message = (time.perf_counter() - start) * 1000.0 / max(len(turns), 1)
+            for turn, tone in zip(turns, tones):
+                turn.tone = tone
+                turn.timings_ms["nlu.tone"] = round(per_message, 3)  # part of "nlu"
         if request_logger.isEnabledFor(logging.INFO):
             self._log_requests(turns)
         return turns

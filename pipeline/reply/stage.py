@@ -82,7 +82,9 @@ class ReplyStage:
         if turn.route == "handoff":
             own = pred is not None and pred.in_scope and pred.label != "contact_human_agent"
             topic = pred.label if own else turn.context.previous_intent
-            return Reply(handoff_reply(topic, words, entities), "handoff", fallback="handoff_request")
+            upset = turn.tone is not None and turn.tone.sentiment == "negative"
+            text = (words.apology() + " " if upset else "") + handoff_reply(topic, words, entities)
+            return Reply(text, "handoff", fallback="handoff_request")
         return Reply(handed_off_reply(), "handed_off", fallback="handed_off")
 
     def _answer(self, turns: list[Turn]) -> None:
@@ -102,6 +104,8 @@ class ReplyStage:
         allowed = [allowed_values(ents) for ents in entities]
         checked = apply_guardrails(generated["replies"], grounded["replies"], allowed, snippets, self.guardrails)
         for j, turn in enumerate(turns):
+            if turn.tone is not None and turn.tone.sentiment == "negative" and self.config.style == "answer_first":
+                checked["replies"][j] = f"{self.phrasing.apology()} {checked['replies'][j]}"  # acknowledge the problem first
             fell_back = checked["fallback"][j] and not own
             turn.reply = Reply(checked["replies"][j], "grounded" if fell_back else self.generator.name,
                                checks=list(checked["results"][j].fired), fallback="guardrails" if fell_back else None,
