@@ -2,6 +2,7 @@
 
     python benchmarks/respond_latency.py                                  # cached default intent model, 200 messages
     python benchmarks/respond_latency.py --intent-model artifacts/intent-bitext --n 200 --json
+    python benchmarks/respond_latency.py --runtime torch onnx onnx-int8   # the runtimes side by side, p50 ratios to torch
 
 Messages come from the labelled retrieval set (written for this project, not
 Bitext). After a warm-up call, each message is answered alone (batch of one)
@@ -34,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = CliParser(description=__doc__.splitlines()[0])
     parser.add_argument("--intent-model", default=None, help="Intent model folder (default: the cached bootstrap model).")
     parser.add_argument("--config", default=None, help="Respond YAML config.")
+    parser.add_argument("--runtime", nargs="+", choices=("auto", "onnx-int8", "onnx", "torch"), default=["auto"],
+                        help="Runtimes of the intent model and the encoder, each timed in turn in this run (e.g. --runtime torch onnx onnx-int8).")
     parser.add_argument("--n", type=int, default=200, help="Messages to time.")
     parser.add_argument("--batch-size", type=int, default=32, help="Batch size of the throughput run.")
     parser.add_argument("--json", action="store_true", help="Print the results as JSON.")
@@ -42,7 +45,34 @@ def main(argv: list[str] | None = None) -> int:
         if value < 1:
             raise ConfigError(f"The '{flag}' option must be an int >= 1. Got {value}.")
 
-    config = load_respond_config(args.config, {"nlu": {"model": args.intent_model}})
+    results = [measure(args, runtime) for runtime in args.runtime]
+    torch_row = next((r for r in results if r["runtimes_used"]["nlu"] == "torch"), None)
+    if torch_row is not None:
+        for r in results:
+            r["p50_vs_torch"] = round(torch_row["latency_ms"]["p50"] / r["latency_ms"]["p50"], 2)
+    if args.json:
+        print(json.dumps(results if len(results) > 1 else results[0], indent=2))
+        return 0
+    for result in results:
+        print(f"== runtime {result['runtime']} (intent model: {result['runtimes_used']['nlu']}, encoder: {result['runtimes_used']['retrieval']})")
+        lat = result["latency_ms"]
+        print(f"warm-up {result['warm_up_s']} s; {result['messages']} messages, one at a time")
+        print(f"latency ms: p50 {lat['p50']}  p90 {lat['p90']}  p99 {lat['p99']}  mean {lat['mean']}"
+              + (f"  (p50 {result['p50_vs_torch']}x lower than torch)" if "p50_vs_torch" in result else ""))
+        turn = result["conversation_turn_ms"]
+        print(f"conversation turn ms: p50 {turn['p50']}  p90 {turn['p90']}  p99 {turn['p99']}  "
+              f"(p50 ratio to a single message {result['turn_vs_single_p50_ratio']}x)")
+        for key, value in result["stage_ms"].items():
+            print(f"  {key:<10} p50 {value['p50']:>8}  p90 {value['p90']:>8}  p99 {value['p99']:>8}")
+        tp = result["throughput_msgs_per_s"]
+        print("throughput msgs/s: " + "  ".join(f"{k} {v}" for k, v in tp.items()) + f"  (ratio {result['batched_vs_single_ratio']}x)")
+    return 0
+
+
+def measure(args, runtime: str) -> dict:
+    """One runtime: warm-up, single messages and conversation turns interleaved, then batches."""
+    config = load_respond_config(args.config, {"nlu": {"model": args.intent_model, "runtime": runtime},
+                                               "retrieval": {"runtime": runtime}})
     assistant = build_assistant(config)
     start = time.perf_counter()
     assistant.warm_up()
@@ -75,7 +105,11 @@ def main(argv: list[str] | None = None) -> int:
                 "p99": round(float(np.percentile(arr, 99)), 2), "mean": round(float(arr.mean()), 2)}
 
     single_rate = len(messages) / (sum(totals) / 1000.0)
-    result = {
+    nlu, retrieval = assistant.stage("nlu"), assistant.stage("retrieval")
+    return {
+        "runtime": runtime,
+        "runtimes_used": {"nlu": getattr(nlu.classifier, "runtime_used", None),
+                          "retrieval": getattr(retrieval.retriever.encoder, "runtime", None)},
         "messages": len(messages),
         "threads": int(os.environ.get("SUPPORT_NUM_THREADS", "0") or os.cpu_count() or 1),
         "warm_up_s": round(warm_up_s, 2),
@@ -87,20 +121,6 @@ def main(argv: list[str] | None = None) -> int:
                                   f"batch_of_{args.batch_size}": round(len(messages) / batched_s, 1)},
         "batched_vs_single_ratio": round((len(messages) / batched_s) / single_rate, 2),
     }
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        lat = result["latency_ms"]
-        print(f"warm-up {result['warm_up_s']} s; {len(messages)} messages, one at a time")
-        print(f"latency ms: p50 {lat['p50']}  p90 {lat['p90']}  p99 {lat['p99']}  mean {lat['mean']}")
-        turn = result["conversation_turn_ms"]
-        print(f"conversation turn ms: p50 {turn['p50']}  p90 {turn['p90']}  p99 {turn['p99']}  "
-              f"(p50 ratio to a single message {result['turn_vs_single_p50_ratio']}x)")
-        for key, value in result["stage_ms"].items():
-            print(f"  {key:<10} p50 {value['p50']:>8}  p99 {value['p99']:>8}")
-        tp = result["throughput_msgs_per_s"]
-        print("throughput msgs/s: " + "  ".join(f"{k} {v}" for k, v in tp.items()) + f"  (ratio {result['batched_vs_single_ratio']}x)")
-    return 0
 
 
 if __name__ == "__main__":

@@ -46,17 +46,23 @@ def length_sorted_batches(
     return [batches[i] for i in order]
 
 
-def pad_batch(sequences: Sequence[Sequence[int]], pad_id: int):
-    """Right-pad token id lists to the longest one: ``(input_ids, attention_mask)`` long tensors."""
-    import torch
-
+def pad_ids(sequences: Sequence[Sequence[int]], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
+    """Right-pad token id lists to the longest one: ``(input_ids, attention_mask)`` int64 arrays."""
     longest = max(len(s) for s in sequences)
-    input_ids = torch.full((len(sequences), longest), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(sequences), longest), dtype=torch.long)
+    input_ids = np.full((len(sequences), longest), pad_id, dtype=np.int64)
+    mask = np.zeros((len(sequences), longest), dtype=np.int64)
     for row, seq in enumerate(sequences):
-        input_ids[row, : len(seq)] = torch.as_tensor(seq, dtype=torch.long)
+        input_ids[row, : len(seq)] = seq
         mask[row, : len(seq)] = 1
     return input_ids, mask
+
+
+def pad_batch(sequences: Sequence[Sequence[int]], pad_id: int):
+    """:func:`pad_ids` as long tensors (the torch path)."""
+    import torch
+
+    input_ids, mask = pad_ids(sequences, pad_id)
+    return torch.from_numpy(input_ids), torch.from_numpy(mask)
 
 
 def mean_pool(hidden, attention_mask):

@@ -46,6 +46,11 @@ class CliParser(argparse.ArgumentParser):
                 "--learning-rate": "--lr", "--epoch": "--epochs", "--model-name": "--base-model", "--output": "--output-dir",
                 "--out-dir": "--output-dir", "--threads": "--num-threads"}
 
+    def __init__(self, *args, **kwargs) -> None:
+        if "prog" not in kwargs and not args:
+            kwargs["prog"] = default_prog()
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> NoReturn:
         hint = ""
         if message.startswith("unrecognized arguments:"):
@@ -60,6 +65,14 @@ class CliParser(argparse.ArgumentParser):
                     hint = f" Did you mean {guess or close[0]}?"
                     break
         self.exit(2, f"error: {message}.{hint} Run '{self.prog} --help' for the options.\n")
+
+
+def default_prog() -> str | None:
+    """``python -m evaluation.tone`` when the program runs as a module (argparse would say ``tone.py``)."""
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    name = spec.name.removesuffix(".__main__") if spec is not None and spec.name else ""
+    return f"python -m {name}" if name and name != "__main__" else None
 
 
 def first_line(exc: BaseException) -> str:

@@ -48,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--generator", help="Reply generator: grounded (default, offline) or seq2seq.")
     parser.add_argument("--generator-model", help="Seq2seq checkpoint: Hub id (google/flan-t5-base) or local folder.")
     parser.add_argument("--top-k", type=int, help="Snippets retrieved per message.")
+    parser.add_argument("--runtime", choices=("auto", "onnx-int8", "onnx", "torch"),
+                        help="Model runtime of the intent model and the encoder (nlu.runtime, retrieval.runtime; default auto: ONNX when exported).")
     parser.add_argument("--batch-size", type=int, default=32, help="Messages answered together when reading stdin.")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                         help="Progress bars (default: when stderr is a terminal).")
@@ -145,9 +147,10 @@ def main(argv: list[str] | None = None) -> int:
     if lines is not None and args.message:
         raise ConfigError("Pass either a message or --conversation FILE, not both.")
     overrides = {
-        "nlu": {"model": args.intent_model, "slot_model": args.slot_model, "keep_pii": True if args.keep_pii else None},
+        "nlu": {"model": args.intent_model, "slot_model": args.slot_model, "keep_pii": True if args.keep_pii else None,
+                "runtime": args.runtime},
         "nlg": {"generator": args.generator, "model": args.generator_model},
-        "retrieval": {"top_k": args.top_k, "kb_path": args.kb},
+        "retrieval": {"top_k": args.top_k, "kb_path": args.kb, "runtime": args.runtime},
     }
     assistant = build_assistant(load_respond_config(args.config, overrides), progress=progress_enabled(args.progress))
     if lines is not None:

@@ -76,11 +76,16 @@ def progress_enabled(flag: bool | None = None) -> bool:
     return sys.stderr.isatty()
 
 
-def set_torch_threads(num_threads: int | None = None) -> None:
+def num_threads(requested: int | None = None) -> int:
+    """CPU threads for a model: ``requested``, else ``$SUPPORT_NUM_THREADS``, else all cores."""
+    return requested or int(os.environ.get("SUPPORT_NUM_THREADS", "0") or 0) or (os.cpu_count() or 1)
+
+
+def set_torch_threads(num_threads_: int | None = None) -> None:
     """Use the physical cores we have (``SUPPORT_NUM_THREADS`` overrides)."""
     import torch
 
-    n = num_threads or int(os.environ.get("SUPPORT_NUM_THREADS", "0") or 0) or (os.cpu_count() or 1)
+    n = num_threads(num_threads_)
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
 

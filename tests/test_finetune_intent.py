@@ -59,6 +59,9 @@ def test_finetune_save_load_predict(tmp_path, tiny_base):
     assert {"config.json", "model.safetensors", "tokenizer.json", "calibration.json", "training_config.json",
             "metrics.json", "README.md", "labels.json", "intent_head.json", "intent_head.safetensors"} <= {p.name for p in out.iterdir()}
     assert not any(p.suffix in {".bin", ".pkl", ".pt"} for p in out.iterdir())
+    export = json.loads((out / "onnx" / "export.json").read_text())  # exported at the end of training, on the validation split
+    assert export["parity_messages"] == json.loads((out / "metrics.json").read_text())["validation"]["n"]
+    assert export["parity"]["onnx"]["intent_agreement"] == 1.0
     assert not Path(str(out) + ".checkpoint").exists()
     config = json.loads((out / "config.json").read_text())
     assert config["label2id"] == {"get_refund": 0, "recover_password": 1, "track_order": 2}

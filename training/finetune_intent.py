@@ -79,6 +79,7 @@ class IntentTrainingConfig(StageConfig):
     oos_keep: float = field(default=0.95, metadata={"help": "Nearest-neighbour out-of-scope threshold: keep this fraction of known messages (held-out-intents estimate)."})
     seed: int = field(default=42, metadata={"help": "Seed for data splits, batch order and initialisation."})
     num_threads: int | None = field(default=None, metadata={"help": "Torch CPU threads (default: all cores)."})
+    export: bool = field(default=True, metadata={"help": "Also write onnx/ (python -m pipeline.export: fp32 and int8, parity-checked) when onnx and onnxruntime are installed."})
 
     def validate(self) -> None:
         check_loop_params("IntentTrainingConfig", self)
@@ -300,6 +301,10 @@ class IntentTrainer:
                       "print(clf.run(['I want a refund'])['predictions'][0])\n```",
                 notes=f"Library versions at training time: {library_versions()}.",
             )
+            if cfg.export:
+                from pipeline.export import PARITY_LIMIT, try_export_intent_model
+
+                try_export_intent_model(tmp, str(self.output_dir), data.validation.texts[:PARITY_LIMIT])
         logger.info("Saved intent model to %s", self.output_dir)
 
 

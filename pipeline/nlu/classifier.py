@@ -95,6 +95,7 @@ class IntentClassifier:
         batch_size: int = 64,
         max_length: int = 128,
         num_threads: int | None = None,
+        runtime: str = "torch",
     ) -> None:
         check_param("IntentClassifier", "top_k", top_k, isinstance(top_k, int) and top_k >= 1, "an int >= 1")
         check_param("IntentClassifier", "batch_size", batch_size, isinstance(batch_size, int) and batch_size >= 1, "an int >= 1")
@@ -104,6 +105,8 @@ class IntentClassifier:
         self.batch_size = batch_size
         self.max_length = max_length
         self.num_threads = num_threads
+        self.runtime = runtime  # requested: auto | onnx-int8 | onnx | torch (pipeline.onnx_runtime)
+        self.runtime_used: str | None = None  # what warm_up chose
         self._model: Any = None
         self._tokenizer: Any = None
         self.labels: list[str] = []
@@ -119,6 +122,10 @@ class IntentClassifier:
         if self._model is not None:
             return
         ref = resolve_model(self.model, what="intent model")  # a missing folder fails before heavy imports
+        runtime = self._choose_runtime(ref)
+        if runtime != "torch":
+            self._warm_up_onnx(ref, runtime)
+            return
         from transformers import AutoTokenizer
 
         from pipeline.nlu.intent_model import load_intent_model
@@ -134,6 +141,52 @@ class IntentClassifier:
                 f"The intent model {self.model!r} has no intent names in config.json (id2label). "
                 "Train it with 'python -m training.finetune_intent' or pass a fine-tuned model folder."
             )
+        self._load_calibration(ref, model)
+        model.eval()
+        self.labels = labels
+        self._tokenizer = tokenizer
+        self._model = model
+        self.runtime_used = "torch"
+        logger.info("Loaded intent model %s (%d intents, T=%.3f)", self.model, len(labels), self.temperature)
+
+    def _choose_runtime(self, ref: Any) -> str:
+        from pipeline.onnx_runtime import ONNX_DIR, choose_runtime, read_report, weights_stamp
+
+        if self.runtime == "torch" or not ref.local:
+            return choose_runtime("torch" if not ref.local and self.runtime == "auto" else self.runtime, None, "intent model")
+        onnx_dir = Path(ref.source) / ONNX_DIR
+        report = read_report(onnx_dir)
+        if report is not None and report.get("weights") not in (None, weights_stamp(Path(ref.source))):
+            if self.runtime == "auto":
+                logger.info("Intent model: torch runtime (the ONNX export in %s is older than the weights; run python -m "
+                            "pipeline.export --model %s).", onnx_dir, ref.source)
+                return "torch"
+            raise ModelLoadError(f"The ONNX export in {onnx_dir} was made from other weights. Run 'python -m pipeline.export "
+                                 f"--model {ref.source}' again, or set nlu.runtime to 'torch'.")
+        return choose_runtime(self.runtime, onnx_dir, "intent model")
+
+    def _warm_up_onnx(self, ref: Any, runtime: str) -> None:
+        from pipeline.onnx_runtime import ONNX_DIR, OnnxEncoder
+
+        folder = Path(ref.source)
+        try:
+            id2label = read_json(folder / "config.json").get("id2label") or {}
+        except (OSError, ValueError):
+            raise ModelLoadError(f"{folder / 'config.json'} is missing or not valid JSON. Retrain the model or copy it again.") from None
+        labels = [str(id2label[i]) for i in sorted(id2label, key=int)]
+        if not labels or all(lbl.startswith("LABEL_") for lbl in labels):
+            raise ModelLoadError(f"The intent model {self.model!r} has no intent names in config.json (id2label). "
+                                 "Train it with 'python -m training.finetune_intent' or pass a fine-tuned model folder.")
+        onnx = OnnxEncoder(folder / ONNX_DIR, runtime, max_length=self.max_length, batch_size=self.batch_size,
+                           num_threads=self.num_threads)
+        onnx.warm_up()
+        self._load_calibration(ref, onnx)
+        self.labels = labels
+        self._model = onnx
+        self.runtime_used = runtime
+        logger.info("Loaded intent model %s (%d intents, T=%.3f, %s)", self.model, len(labels), self.temperature, runtime)
+
+    def _load_calibration(self, ref: Any, model: Any) -> None:
         calibration_path = Path(ref.source) / CALIBRATION_FILE
         if ref.local and calibration_path.is_file():
             try:
@@ -148,18 +201,14 @@ class IntentClassifier:
             self._load_oos(Path(ref.source), model)
         else:
             logger.warning("No %s beside the intent model: confidences are uncalibrated and there is no out-of-scope threshold.", CALIBRATION_FILE)
-        model.eval()
-        self.labels = labels
-        self._tokenizer = tokenizer
-        self._model = model
-        logger.info("Loaded intent model %s (%d intents, T=%.3f)", self.model, len(labels), self.temperature)
 
     def _load_oos(self, folder: Path, model: Any) -> None:
         """The out-of-scope index and its threshold, when the calibration names them and the model can embed."""
         from pipeline.nlu.oos import load_index
 
         oos = self.calibration.get("oos") or {}
-        if oos.get("method") != "knn" or not hasattr(model, "embed"):
+        embeds = hasattr(model, "embed") or "embedding" in getattr(model, "report", {}).get("outputs", {})
+        if oos.get("method") != "knn" or not embeds:
             return
         self.oos_index = load_index(folder)
         if self.oos_index is None:
@@ -178,6 +227,14 @@ class IntentClassifier:
     def scores(self, messages: Sequence[str]) -> tuple[np.ndarray, np.ndarray | None]:
         """Calibrated probabilities and, with an out-of-scope index, each message's nearest-neighbour score."""
         self.warm_up()
+        if self.runtime_used != "torch":
+            out = self._model.run(messages)
+            knn = None
+            if self.oos_index is not None:
+                from pipeline.nlu.oos import knn_score
+
+                knn = knn_score(out["embedding"], self.oos_index[0], self.oos_k)
+            return softmax(out["logits"], self.temperature), knn
         if self.oos_index is None:
             return softmax(self.logits(messages), self.temperature), None
         from pipeline.nlu.oos import knn_score
@@ -188,6 +245,8 @@ class IntentClassifier:
     def logits(self, messages: Sequence[str]) -> np.ndarray:
         """Raw (uncalibrated) logits, shape (n, n_labels); batched and length-sorted."""
         self.warm_up()
+        if self.runtime_used != "torch":
+            return self._model.run(messages)["logits"]
         return batched_logits(self._model, self._tokenizer, messages, self.batch_size, self.max_length)
 
     def predict_proba(self, messages: Sequence[str]) -> np.ndarray:

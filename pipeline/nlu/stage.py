@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from pipeline.onnx_runtime import RUNTIMES
 from pipeline.config import StageConfig
 from pipeline.errors import check_param
 from pipeline.nlu.context import answer_by_words, concern_segments, looks_like_follow_up, words
@@ -43,6 +44,7 @@ class NLUConfig(StageConfig):
     threshold: float | None = field(default=None, metadata={"help": "Out-of-scope confidence threshold; unset = the one stored with the model."})
     slot_model: str | None = field(default=None, metadata={"help": "Learned entity (slot) model folder from training.finetune_slots, merged with the patterns; unset = patterns only."})
     entity_min_confidence: float = field(default=0.5, metadata={"help": "Learned entities under this confidence are dropped."})
+    runtime: str = field(default="auto", metadata={"help": "auto | onnx-int8 | onnx | torch (pipeline.onnx_runtime). auto: the fastest ONNX export of the model that passed its parity check, else torch."})
     keep_pii: bool = field(default=False, metadata={"help": "Log messages as they are; by default emails, phone and card numbers are masked in logs."})
     tone: bool = field(default=True, metadata={"help": "Read the customer's sentiment and urgency (pipeline.nlu.tone)."})
     sentiment_model: str | None = field(default=None, metadata={"help": "Classifier folder (training.finetune_intent --label-column sentiment) that replaces the lexicon's sentiment."})
@@ -53,6 +55,7 @@ class NLUConfig(StageConfig):
     def validate(self) -> None:
         check_param("NLUConfig", "top_k", self.top_k, self.top_k >= 1, "an int >= 1")
         check_param("NLUConfig", "batch_size", self.batch_size, self.batch_size >= 1, "an int >= 1")
+        check_param("NLUConfig", "runtime", self.runtime, self.runtime in RUNTIMES, "one of " + ", ".join(RUNTIMES))
         if self.threshold is not None:
             check_param("NLUConfig", "threshold", self.threshold, 0.0 <= self.threshold <= 1.0, "a float in [0, 1] or unset")
         for name in ("entity_min_confidence", "concern_min_confidence"):
@@ -94,7 +97,8 @@ class NLUStage:
                 from pipeline.nlu.bootstrap import ensure_default_intent_model
 
                 model = str(ensure_default_intent_model(progress=self.progress))
-            self.classifier = IntentClassifier(model, top_k=max(cfg.top_k, 3), batch_size=cfg.batch_size, max_length=cfg.max_length)
+            self.classifier = IntentClassifier(model, top_k=max(cfg.top_k, 3), batch_size=cfg.batch_size, max_length=cfg.max_length,
+                                               runtime=cfg.runtime)
         if hasattr(self.classifier, "warm_up"):
             self.classifier.warm_up()
         if self.slots is None and cfg.slot_model:
@@ -107,7 +111,7 @@ class NLUStage:
             from pipeline.nlu.tone import LearnedTone, ToneReader
 
             learned = cfg.sentiment_model or cfg.urgency_model
-            self.tone = LearnedTone(cfg.sentiment_model, cfg.urgency_model, cfg.batch_size) if learned else ToneReader()
+            self.tone = LearnedTone(cfg.sentiment_model, cfg.urgency_model, cfg.batch_size, cfg.runtime) if learned else ToneReader()
             if learned:
                 self.tone.warm_up()
 
@@ -151,8 +155,12 @@ class NLUStage:
         self.warm_up()
         texts = [t.text for t in turns]
         follow = [i for i, t in enumerate(turns) if self._may_follow(t)]
-        readings = self.classify(texts + [f"{turns[i].context.previous_text} {texts[i]}" for i in follow])  # one call
-        alone, joined = readings[: len(texts)], dict(zip(follow, readings[len(texts):]))
+        parts = [(i, text) for i, t in enumerate(turns) if self.config.concerns
+                 for segments in [concern_segments(t.text)] if len(segments) > 1 for text in segments]
+        joined_texts = [f"{turns[i].context.previous_text} {texts[i]}" for i in follow]
+        readings = self.classify(texts + joined_texts + [text for _, text in parts])  # one encoder call for all readings
+        alone, joined = readings[: len(texts)], dict(zip(follow, readings[len(texts): len(texts) + len(follow)]))
+        part_readings = readings[len(texts) + len(follow):]
         for i, (turn, ents) in enumerate(zip(turns, self.entities(texts))):
             turn.entities, turn.intent = ents, alone[i]
             if turn.context.pending and self._read_as_answer(turn):
@@ -164,7 +172,7 @@ class NLUStage:
                                   f"turn ({joined[i].label} {joined[i].confidence:.2f}), averaged")
             turn.intent.ranking = turn.intent.ranking[: self.config.top_k]
         if self.config.concerns:
-            self._find_concerns(turns)
+            self._find_concerns(turns, [(turns[i], text) for i, text in parts], part_readings)
         if self.tone is not None:
             start = time.perf_counter()
             tones = self.tone.run(texts)
@@ -176,12 +184,13 @@ class NLUStage:
             self._log_requests(turns)
         return turns
 
-    def _find_concerns(self, turns: list[Turn]) -> None:
-        """A part of a message whose own intent differs from the message's becomes a second concern (one call)."""
-        parts = [(turn, text) for turn in turns if turn.resolution == "classifier"
-                 for segments in [concern_segments(turn.text)] if len(segments) > 1 for text in segments]
+    def _find_concerns(self, turns: list[Turn], parts: list[tuple[Turn, str]], readings: list[IntentPrediction]) -> None:
+        """A part of a message (read by the classifier, not as a follow-up or an answer) whose own intent differs from
+        the message's becomes a second concern."""
         cfg = self.config
-        for (turn, text), pred in zip(parts, self.classify([text for _, text in parts])):
+        for (turn, text), pred in zip(parts, readings):
+            if turn.resolution != "classifier":
+                continue
             known = {turn.intent.label, *(c.intent.label for c in turn.concerns)}
             if pred.in_scope and pred.label not in known and pred.confidence >= cfg.concern_min_confidence:
                 pred.ranking = pred.ranking[: cfg.top_k]

@@ -142,11 +142,12 @@ class LearnedTone:
     """Sentiment and/or urgency from fine-tuned classifier folders (labels negative/neutral/positive, high/normal);
     the lexicon fills what no model is given, and gives the cues."""
 
-    def __init__(self, sentiment_model: str | None = None, urgency_model: str | None = None, batch_size: int = 16) -> None:
+    def __init__(self, sentiment_model: str | None = None, urgency_model: str | None = None, batch_size: int = 16,
+                 runtime: str = "torch") -> None:
         from pipeline.nlu.classifier import IntentClassifier
 
         self.lexicon = ToneReader()
-        self.models: dict[str, Any] = {name: IntentClassifier(path, top_k=1, batch_size=batch_size)
+        self.models: dict[str, Any] = {name: IntentClassifier(path, top_k=1, batch_size=batch_size, runtime=runtime)
                                        for name, path in (("sentiment", sentiment_model), ("urgency", urgency_model)) if path}
 
     def warm_up(self) -> None:

@@ -45,7 +45,8 @@ class EncoderConfig(StageConfig):
     max_length: int = field(default=128, metadata={"help": "Tokens kept per text (longer texts are truncated)."})
     normalize: bool = field(default=True, metadata={"help": "L2-normalise the vectors (cosine = dot product)."})
     num_threads: int | None = field(default=None,
-        metadata={"help": "torch CPU threads (None: $SUPPORT_NUM_THREADS, else all cores)."})
+        metadata={"help": "CPU threads (None: $SUPPORT_NUM_THREADS, else all cores)."})
+    runtime: str = field(default="torch", metadata={"help": "torch | onnx | onnx-int8 | auto (pipeline.onnx_runtime); auto exports the encoder to ONNX once, into the user cache. The retrieval stage's default is auto."})
 
     def validate(self) -> None:
         check_param("EncoderConfig", "batch_size", self.batch_size, self.batch_size >= 1, "an int >= 1")
@@ -58,12 +59,13 @@ class SentenceEncoder:
     """Texts -> (n, dim) float32 embeddings; the model is loaded in :meth:`warm_up` (or on first use)."""
 
     def __init__(self, model: str = "default", *, batch_size: int = 64, max_length: int = 128,
-                 normalize: bool = True, num_threads: int | None = None) -> None:
+                 normalize: bool = True, num_threads: int | None = None, runtime: str = "torch") -> None:
         self.config = EncoderConfig(model=model, batch_size=batch_size, max_length=max_length,
-                                    normalize=normalize, num_threads=num_threads)
+                                    normalize=normalize, num_threads=num_threads, runtime=runtime)
         self._ref: ModelRef | None = None
         self._tokenizer: Any = None
         self._model: Any = None
+        self._runtime: str | None = None
 
     @property
     def ref(self) -> ModelRef:
@@ -72,22 +74,58 @@ class SentenceEncoder:
         return self._ref
 
     @property
-    def name(self) -> str:
-        """Model name plus the settings that change the vectors (used in cache keys)."""
-        c = self.config
-        return f"{self.ref.name}|max_length={c.max_length}|normalize={c.normalize}|{self._weights_stamp()}"
+    def torch_name(self) -> str:
+        """Model name plus the settings that change the vectors, on the torch runtime."""
+        from pipeline.onnx_runtime import encoder_name
 
-    def _weights_stamp(self) -> str:
-        """Size and mtime of a local folder's weights, so a retrained folder invalidates caches."""
-        if not self.ref.local:
-            return "hub"
-        folder = Path(self.ref.source)
-        files = sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.bin"))
-        return ";".join(f"{f.name}:{f.stat().st_size}:{int(f.stat().st_mtime)}" for f in files) or "no-weights"
+        return encoder_name(self.ref, self.config.max_length, self.config.normalize)
+
+    @property
+    def name(self) -> str:
+        """:attr:`torch_name`, plus the runtime when it is an ONNX one (its vectors differ slightly): the cache key."""
+        runtime = self.runtime
+        return self.torch_name if runtime == "torch" else f"{self.torch_name}|runtime={runtime}"
+
+    @property
+    def runtime(self) -> str:
+        """The runtime in use: ``config.runtime`` resolved (``auto`` exports the encoder to ONNX once, when it can)."""
+        if self._runtime is None:
+            self._runtime = self._resolve_runtime()
+        return self._runtime
+
+    def _onnx_dir(self) -> Path:
+        from pipeline.onnx_runtime import ONNX_DIR, encoder_export_dir
+
+        return encoder_export_dir(self.torch_name) / ONNX_DIR
+
+    def _resolve_runtime(self) -> str:
+        import importlib.util
+
+        from pipeline.onnx_runtime import choose_runtime, onnxruntime_available
+
+        requested = self.config.runtime
+        if requested == "torch":
+            return "torch"
+        onnx_dir = self._onnx_dir()
+        if onnxruntime_available() and not onnx_dir.is_dir():  # export once, into the cache
+            if importlib.util.find_spec("onnx") is None:
+                logger.info("Sentence encoder: torch runtime (the onnx package, needed once to export it, is not installed).")
+                return "torch"
+            logger.info("Exporting the sentence encoder %s to ONNX, once (into %s)", self.ref.name, onnx_dir.parent)
+            try:
+                from pipeline.export import export_encoder
+
+                export_encoder(self.config.model, max_length=self.config.max_length, normalize=self.config.normalize)
+            except Exception as exc:  # any failure: the torch path still answers
+                logger.warning("Sentence encoder: torch runtime (the ONNX export failed: %s).", first_line(exc)[:200])
+                return "torch"
+        return choose_runtime(requested, onnx_dir, "sentence encoder", f"python -m pipeline.export --encoder {self.config.model}")
 
     @property
     def dim(self) -> int:
         self.warm_up()
+        if self.runtime != "torch":
+            return int(self._model.report["outputs"]["embedding"])
         return int(self._model.config.hidden_size)
 
     def warm_up(self) -> None:
@@ -95,6 +133,17 @@ class SentenceEncoder:
         if self._model is not None:
             return
         ref = self.ref  # a bad name or folder fails here, before the slow imports
+        if self.runtime != "torch":
+            from pipeline.onnx_runtime import OnnxEncoder
+
+            start = time.perf_counter()
+            c = self.config
+            onnx = OnnxEncoder(self._onnx_dir(), self.runtime, max_length=c.max_length, batch_size=c.batch_size,
+                               num_threads=c.num_threads)
+            onnx.warm_up()
+            self._model = onnx
+            logger.info("Loaded sentence encoder %s (%s) in %.2f s", ref.name, self.runtime, time.perf_counter() - start)
+            return
         from transformers import AutoModel, AutoTokenizer
 
         from pipeline.utils import set_torch_threads
@@ -111,9 +160,11 @@ class SentenceEncoder:
         if isinstance(texts, str):
             raise TypeError("SentenceEncoder.encode expects a list of strings, not a single string. Wrap it: [text].")
         self.warm_up()
+        texts = [str(t) for t in texts]
+        if self.runtime != "torch":
+            return self._model.run(texts)["embedding"] if texts else np.zeros((0, self.dim), dtype=np.float32)
         import torch
 
-        texts = [str(t) for t in texts]
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out

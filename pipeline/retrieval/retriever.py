@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 
 from pipeline.config import StageConfig
+from pipeline.onnx_runtime import RUNTIMES
 from pipeline.retrieval.embedding import EmbeddingCache, SentenceEncoder
 from pipeline.errors import DataError, check_param
 from pipeline.sentences import split_sentences
@@ -97,7 +98,8 @@ class RetrieverConfig(StageConfig):
     batch_size: int = field(default=16,
         metadata={"help": "Encoder batch size (small batches of length-sorted texts are fastest on CPU)."})
     num_threads: int | None = field(default=None,
-        metadata={"help": "torch CPU threads for the encoder (None: $SUPPORT_NUM_THREADS, else all cores; 1 is faster on a busy machine)."})
+        metadata={"help": "CPU threads for the encoder (None: $SUPPORT_NUM_THREADS, else all cores; 1 is faster on a busy machine)."})
+    runtime: str = field(default="auto", metadata={"help": "Encoder runtime: auto | onnx-int8 | onnx | torch (pipeline.onnx_runtime). auto: ONNX (exported once into the user cache) when onnxruntime is installed, else torch."})
 
     def validate(self) -> None:
         name = "RetrieverConfig"
@@ -110,6 +112,7 @@ class RetrieverConfig(StageConfig):
         check_param(name, "faiss_threshold", self.faiss_threshold, self.faiss_threshold >= 0, "an int >= 0")
         check_param(name, "faiss_index", self.faiss_index, self.faiss_index in FAISS_KINDS, f"one of {', '.join(FAISS_KINDS)}")
         check_param(name, "candidates", self.candidates, self.candidates >= 1, "an int >= 1")
+        check_param(name, "runtime", self.runtime, self.runtime in RUNTIMES, "one of " + ", ".join(RUNTIMES))
         check_param(name, "batch_size", self.batch_size, self.batch_size >= 1, "an int >= 1")
         check_param(name, "num_threads", self.num_threads, self.num_threads is None or self.num_threads >= 1,
                     "None or an int >= 1")
@@ -164,7 +167,7 @@ class Retriever:
         if not self.snippets:
             raise DataError("The knowledge base has no snippets. Add policy YAML files or pass another kb_path.")
         if self.encoder is None:
-            self.encoder = SentenceEncoder(cfg.encoder, batch_size=cfg.batch_size, num_threads=cfg.num_threads)
+            self.encoder = SentenceEncoder(cfg.encoder, batch_size=cfg.batch_size, num_threads=cfg.num_threads, runtime=cfg.runtime)
         if hasattr(self.encoder, "warm_up"):  # queries need it even when the index comes from the cache
             self.encoder.warm_up()
         self._build_index(time.perf_counter() - start)
