@@ -49,6 +49,8 @@ def test_looks_like_follow_up(text, expected):
     "let me talk to a human", "agent please", "can I speak to someone real", "this is useless, get me a human",
     "transfer me to an agent", "the form won't load. agent please", "REAL PERSON", "quiero hablar con un agente por favor",
     "I don't know how to contact a person", "i cant contact an agent", "can you help me to talk with an assistant?",
+    "can I talk to a team lead", "I'd rather discuss this with a member of staff", "just transfer me", "put me through please",
+    "quiere hablar con alguien en español",
 ])
 def test_asks_for_person(text):
     assert asks_for_person(text)
@@ -66,6 +68,7 @@ def test_names_person_allows_typos_but_not_mentions():
     "your agent told me yesterday that it would ship", "are you a real person? anyway, where is my order",
     "I talked to a person in your chat yesterday", "I don't need an agent, just tell me the fee",
     "I can't do the speak-to-someone-on-the-phone thing, is there another way?",
+    "I want to put my order on hold", "quiero hablar con respecto a mi pedido", "the employee discount does not work",
 ])
 def test_near_misses_are_not_requests(text):
     assert not asks_for_person(text)

@@ -15,8 +15,9 @@ from __future__ import annotations
 import re
 
 _PERSON = (r"(?:human(?:\s+being)?|person|people|agent|assistant|representative|rep|someone|somebody|some\s*one|operator|"
-           r"manager|supervisor|advisor|adviser|associate|staff|team\s+member|live\s+(?:chat|support)|real\s+(?:person|human|one))")
-_VERB = r"(?:talk|speak|chat|contact|reach|connect|transfer|put|get|give|pass|escalate|forward|switch|route|hand)(?:s|ing|ting|ring)?"
+           r"manager|supervisor|advisor|adviser|associate|staff|team\s+member|team\s+lead(?:er)?|member\s+of\s+(?:staff|the\s+team)|employee|"
+           r"live\s+(?:chat|support)|real\s+(?:person|human|one))")
+_VERB = r"(?:talk|speak|chat|discuss|contact|reach|connect|transfer|put|get|give|pass|escalate|forward|switch|route|hand)(?:s|ing|ting|ring)?"
 _REQUEST = re.compile(
     r"\b" + _VERB + r"\b[^.?!]{0,40}?\b" + _PERSON + r"s?\b"
     r"|\b(?:want|need|like|prefer|request|demand|let\s+me\s+have)\w*\b[^.?!]{0,20}?\b(?:a|an|to\s+\w+\s+(?:to|with)\s+(?:a|an)?)?\s*"
@@ -24,7 +25,8 @@ _REQUEST = re.compile(
     r"|^\W*(?:a\s+|an\s+|the\s+)?" + _PERSON + r"s?\b[\w\s,]{0,20}(?:please|pls|plz|now|asap|!|\.|$)"
     r"|\b(?:human|agent|person|representative|operator|someone\s+real)s?\s*(?:please|pls|plz|now|asap)\b"
     r"|\b(?:is|are)\s+there\s+(?:a|an|any)\s+" + _PERSON + r"s?\b[^.?!]{0,25}\b(?:talk|speak|chat|help)"
-    r"|\b(?:hablar|habla)\s+con\s+(?:un|una|el|la)?\s*(?:agente|persona|humano|representante|operador)"
+    r"|\b(?:transfer|put|pass)\s+me\s+(?:through|over|on)\b|\bjust\s+transfer\s+me\b"
+    r"|\b(?:hablar|habla)\s+con\s+(?:(?:un|una|el|la)?\s*(?:agente|persona|humano|representante|operador|asesor)|alguien)"
     r"|\bparler\s+(?:à|a|avec)\s+(?:un|une|quelqu'un)?\s*(?:agent|conseiller|conseillère|humain|personne)?",
     re.I,
 )
