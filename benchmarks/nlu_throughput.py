@@ -4,7 +4,7 @@
     python benchmarks/nlu_throughput.py --intent-model artifacts/intent-banking77 --batch-sizes 1 64 --json
 
 All contenders run in this one process, on the same messages (the first ``--n`` of the BANKING77 test split, in file
-order), with the same threads (``--threads``, default 2, for torch and ONNX Runtime alike):
+order), truncated at the intent model's training ``max_length``, with the same threads (``--threads``, default 2, for torch and ONNX Runtime alike):
 
 - ``hf_pipeline``: ``transformers.pipeline("text-classification", batch_size=B)`` on an
   ``AutoModelForSequenceClassification`` built from the intent model's encoder weights. Our head (mean pooling,
@@ -41,6 +41,13 @@ def banking77_messages(n: int) -> list[str]:
         return [row["text"] for row in csv.DictReader(fh)][:n]
 
 
+def model_max_length(folder: Path) -> int:
+    """The token limit the intent model was trained with (our classifier truncates there too)."""
+    from pipeline.artifacts import training_config
+
+    return int(training_config(folder).get("max_length", 128))
+
+
 def hf_classifier(folder: Path, batch_size: int):
     import logging
 
@@ -51,14 +58,14 @@ def hf_classifier(folder: Path, batch_size: int):
     model = AutoModelForSequenceClassification.from_pretrained(folder, num_labels=len(labels) or 2).eval()
     tokenizer = AutoTokenizer.from_pretrained(folder)
     pipe = pipeline("text-classification", model=model, tokenizer=tokenizer, device="cpu", batch_size=batch_size,
-                    truncation=True, max_length=128)
+                    truncation=True, max_length=model_max_length(folder))
     return lambda texts: pipe(texts)
 
 
 def our_classifier(folder: Path, runtime: str, batch_size: int, threads: int):
     from pipeline.nlu.classifier import IntentClassifier
 
-    clf = IntentClassifier(folder, runtime=runtime, batch_size=batch_size, num_threads=threads)
+    clf = IntentClassifier(folder, runtime=runtime, batch_size=batch_size, num_threads=threads, max_length=model_max_length(folder))
     clf.warm_up()
     if clf.runtime_used != runtime:
         raise ConfigError(f"{folder} cannot run on {runtime}. Export it first: python -m pipeline.export --model {folder}")

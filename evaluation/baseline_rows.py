@@ -14,13 +14,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
+from evaluation.baselines_config import BaselinesConfig
 from pipeline.artifacts import read_json
 from pipeline.errors import ConfigError, ModelLoadError
 
-if TYPE_CHECKING:
-    from evaluation.baselines import BaselinesConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

@@ -38,7 +38,7 @@ from typing import Any, Protocol, Sequence
 import numpy as np
 
 from evaluation.metrics import ClassificationEvaluation, evaluate_classification
-from pipeline.artifacts import atomic_dir, check_output_dir, library_versions, read_json, write_json
+from pipeline.artifacts import atomic_dir, check_output_dir, library_versions, training_config, write_json
 from pipeline.config import StageConfig
 from pipeline.errors import CliParser, ConfigError, check_param, cli_main
 from pipeline.utils import progress_enabled
@@ -192,16 +192,6 @@ def evaluate_model(
             write_json(tmp / name, data)
     logger.info("Wrote the evaluation of %d messages to %s", len(texts), output_dir)
     return evaluation, metrics
-
-
-def training_config(model_dir: str | Path) -> dict:
-    """The model folder's training_config.json as a dict ({} when absent or unreadable)."""
-    path = Path(model_dir) / "training_config.json"
-    try:
-        data = read_json(path) if path.is_file() else {}
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 SPLIT_SETTINGS = {"seed": 42, "validation_size": 0.1, "test_size": 0.1, "max_per_label": None}

@@ -25,85 +25,20 @@ import argparse
 import hashlib
 import json
 import logging
-import re
 import shutil
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from evaluation.run_data import REFERENCE_SOURCES, load_examples
-from evaluation.run_loop import NLURunner, PipelineRunner, Runner, complete_lines, stream_predictions
+from evaluation.run_config import DATA_KEYS, ENGINES, SECTION_KEYS, EvalRunConfig, resolve_config  # noqa: F401  (importable from here)
+from evaluation.run_data import load_examples
+from evaluation.run_loop import Runner, complete_lines, runner_for, stream_predictions
 from pipeline.artifacts import check_folder_path, library_versions, read_json, write_json
-from pipeline.config import StageConfig, read_yaml
+from pipeline.config import read_yaml
 from pipeline.errors import CliParser, ConfigError, check_param, cli_main
 
 logger = logging.getLogger(__name__)
-
-SECTION_KEYS = ("nlu", "retrieval", "nlg")
-ENGINES = ("local", "ray")
-DATA_KEYS = ("data", "split", "references", "limit", "seed")
-
-
-@dataclass
-class EvalRunConfig(StageConfig):
-    """Settings of one evaluation run."""
-
-    name: str = field(default="", metadata={"help": "Run name used in the folder name (default: the config file's stem)."})
-    data: str = field(default="bitext", metadata={"help": "Preset, data file/folder, 'retrieval-set' or a JSONL of examples."})
-    split: str = field(default="test", metadata={"help": "Split of a preset or data file: test, validation or train."})
-    references: str = field(default="none", metadata={"help": "Reference replies for ROUGE-L: none | bitext-4.5k."})
-    respond: str | None = field(default=None, metadata={"help": "Pipeline config YAML (configs/respond/...); None: defaults."})
-    nlu: dict = field(default_factory=dict, metadata={"help": "Inline NLU settings over the respond config (e.g. model)."})
-    retrieval: dict = field(default_factory=dict, metadata={"help": "Inline retrieval settings over the respond config."})
-    nlg: dict = field(default_factory=dict, metadata={"help": "Inline NLG settings over the respond config."})
-    nlu_only: bool = field(default=False, metadata={"help": "Run only the intent classifier (intents not in the knowledge base)."})
-    batch_size: int = field(default=128, metadata={"help": "Messages per pipeline call (and per predictions.jsonl flush)."})
-    seed: int = field(default=42, metadata={"help": "Seed of the --limit subset and of random, numpy and torch."})
-    limit: int | None = field(default=None, metadata={"help": "Evaluate a seeded random subset of N messages."})
-    n_bins: int = field(default=15, metadata={"help": "Confidence bins for ECE and the reliability diagram."})
-    progress: bool | None = field(default=None, metadata={"help": "Show a progress bar (default: when stderr is a terminal)."})
-
-    def validate(self) -> None:
-        name = "EvalRunConfig"
-        check_param(name, "data", self.data, bool(self.data), "a preset, a file or 'retrieval-set'")
-        check_param(name, "split", self.split, self.split in ("test", "validation", "train"), "one of test, validation, train")
-        check_param(name, "references", self.references, self.references in REFERENCE_SOURCES,
-                    f"one of {', '.join(REFERENCE_SOURCES)}")
-        check_param(name, "batch_size", self.batch_size, self.batch_size >= 1, "an int >= 1")
-        check_param(name, "limit", self.limit, self.limit is None or self.limit >= 1, "an int >= 1 or unset")
-        check_param(name, "n_bins", self.n_bins, 1 <= self.n_bins <= 100, "an int in [1, 100]")
-        check_param(name, "name", self.name, not self.name or re.fullmatch(r"[\w.+-]+", self.name) is not None
-                    and self.name.strip(".") != "", "letters, digits, '.', '+', '-' or '_' (it names the run folder)")
-        for section in SECTION_KEYS:
-            value = getattr(self, section)
-            check_param(name, section, value, isinstance(value, dict), f"a mapping of {section} settings")
-
-    def respond_config(self) -> Any:
-        from pipeline.assistant import load_respond_config
-
-        return load_respond_config(self.respond, {s: getattr(self, s) for s in SECTION_KEYS})
-
-
-def resolve_config(path: str | None, args: argparse.Namespace | dict | None = None) -> EvalRunConfig:
-    """Defaults < YAML < flags; ``--intent-model`` sets ``nlu.model``, ``--slot-model`` ``nlu.slot_model``,
-    ``--keep-pii`` ``nlu.keep_pii``; the name defaults to the file stem."""
-    given = dict(vars(args) if isinstance(args, argparse.Namespace) else (args or {}))
-    config = EvalRunConfig.resolve(path, given)
-    if given.get("intent_model"):
-        config.nlu = {**config.nlu, "model": given["intent_model"]}
-    if given.get("slot_model"):
-        config.nlu = {**config.nlu, "slot_model": given["slot_model"]}
-    if given.get("kb"):
-        config.retrieval = {**config.retrieval, "kb_path": given["kb"]}
-    if given.get("keep_pii"):
-        config.nlu = {**config.nlu, "keep_pii": True}
-    if not config.name:
-        config.name = Path(path).stem if path else Path(config.data).stem if config.data else "eval"
-    config.respond_config()  # unknown section keys fail now, before any work
-    return config
-
 
 def check_run_dir(run_dir: Path, config: EvalRunConfig, *, resume: bool, overwrite: bool) -> tuple[int, bool]:
     """Refuse the run folder or accept it, changing nothing: ``(examples already done, whether it is replaced)``."""
@@ -136,16 +71,6 @@ def open_run_dir(run_dir: Path, *, replace: bool) -> None:
 def build_runner(config: EvalRunConfig) -> tuple[Runner, str]:
     """The runner of ``config`` and its intent model name (models load on first use)."""
     return runner_for(config.respond_config(), config.nlu_only)
-
-
-def runner_for(rc: Any, nlu_only: bool) -> tuple[Runner, str]:
-    """The runner of the pipeline settings ``rc`` (a RespondConfig): whole pipeline, or classifier only."""
-    from pipeline.assistant import build_assistant
-
-    assistant = build_assistant(rc)  # the same builder as pipeline.respond: one in-scope decision, one NLU stage
-    runner: Runner = NLURunner(assistant.stage("nlu")) if nlu_only else PipelineRunner(assistant)
-    runner.keep_pii = bool(rc.nlu.keep_pii)  # read by predict_batch: mask personal data in the written records
-    return runner, rc.nlu.model
 
 
 def data_hash(examples: Sequence[Any]) -> str:

@@ -82,7 +82,8 @@ def _read_retrieval_set(spec: str) -> list[EvalExample]:
 
 
 def _read_intent_split(spec: str, split: str, model: str | None, seed: int | None) -> tuple[list[EvalExample], dict]:
-    from evaluation.nlu import SPLIT_SETTINGS, training_config
+    from evaluation.nlu import SPLIT_SETTINGS
+    from pipeline.artifacts import training_config
     from training.data import load_intent_data
 
     trained = training_config(model) if model else {}

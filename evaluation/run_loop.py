@@ -134,3 +134,13 @@ def stream_predictions(runner: Runner, examples: Sequence[EvalExample], path: Pa
             bar.update(len(batch))
     seconds = time.perf_counter() - begin
     return {"messages": done, "seconds": round(seconds, 3), "messages_per_s": round(done / seconds, 2) if done else None}
+
+
+def runner_for(rc: Any, nlu_only: bool) -> tuple[Runner, str]:
+    """The runner of the pipeline settings ``rc`` (a RespondConfig): whole pipeline, or classifier only."""
+    from pipeline.assistant import build_assistant
+
+    assistant = build_assistant(rc)  # the same builder as pipeline.respond: one in-scope decision, one NLU stage
+    runner: Runner = NLURunner(assistant.stage("nlu")) if nlu_only else PipelineRunner(assistant)
+    runner.keep_pii = bool(rc.nlu.keep_pii)  # read by predict_batch: mask personal data in the written records
+    return runner, rc.nlu.model

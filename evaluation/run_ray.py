@@ -58,7 +58,7 @@ class BatchWorker:
     """
 
     def __init__(self, respond_config: Any, nlu_only: bool, seed: int) -> None:
-        from evaluation.run import runner_for
+        from evaluation.run_loop import runner_for
         from pipeline.utils import set_seed
 
         self.error: str | None = None

@@ -183,7 +183,7 @@ def merged_throughput(metrics: Sequence[dict[str, Any]]) -> dict[str, Any]:
 def merge_runs(dirs: Sequence[str | Path], run_dir: str | Path, *, overwrite: bool = False) -> dict[str, Any]:
     """Merge shard folders into the run folder ``run_dir`` and return its metrics, recomputed from the records."""
     from evaluation.report import write_report
-    from evaluation.run import EvalRunConfig
+    from evaluation.run_config import EvalRunConfig
     from evaluation.run_score import compute_metrics
 
     run_dir = check_folder_path(run_dir, "--run-dir")

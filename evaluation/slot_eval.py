@@ -62,7 +62,7 @@ def slot_errors(examples: Sequence[Any], pred_tags: Sequence[Sequence[str]], kee
 def evaluate_slot_model(model_dir: str, data: str | None, split: str = "test", *, batch_size: int = 64,
                         limit: int | None = None, seed: int | None = None, keep_pii: bool = False) -> tuple[dict, list]:
     """Load ``model_dir`` (SlotTagger) and score it on ``split`` of ``data`` (default: the data it was trained on)."""
-    from evaluation.nlu import training_config
+    from pipeline.artifacts import training_config
     from pipeline.errors import ConfigError
     from pipeline.nlu.slots import SlotTagger
     from training.slot_data import load_slot_data

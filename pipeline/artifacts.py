@@ -210,3 +210,13 @@ def write_model_card(
     if notes:
         parts += ["## Notes", notes]
     Path(folder, "README.md").write_text("\n\n".join(parts) + "\n", encoding="utf-8")
+
+
+def training_config(model_dir: str | Path) -> dict:
+    """The model folder's training_config.json as a dict ({} when absent or unreadable)."""
+    path = Path(model_dir) / "training_config.json"
+    try:
+        data = read_json(path) if path.is_file() else {}
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}

@@ -35,7 +35,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from pipeline.artifacts import atomic_dir, write_json
+from pipeline.artifacts import atomic_dir, training_config, write_json
 from pipeline.errors import CliParser, ModelLoadError, cli_main
 from pipeline.onnx_runtime import GRAPHS, ONNX_DIR, REPORT, TOKENIZER, OnnxEncoder, encoder_export_dir, encoder_name, read_report, weights_stamp
 
@@ -223,8 +223,7 @@ def export_intent_model(folder: str | Path, messages: Sequence[str] = PARITY_MES
     tokenizer = load_pretrained(AutoTokenizer.from_pretrained, ref, what="intent model tokenizer")
     model = load_intent_model(ref, load_pretrained).eval()
     if max_length is None:
-        cfg = Path(ref.source) / "training_config.json"
-        max_length = int(json.loads(cfg.read_text()).get("max_length", 128)) if cfg.is_file() else 128
+        max_length = int(training_config(ref.source).get("max_length", 128))
     graph, names = _intent_graph(model)
     return export_graphs(graph, names, tokenizer, Path(ref.source), kind="intent", source=source or str(folder), max_length=max_length,
                          messages=messages, extra={"weights": weights_stamp(Path(ref.source))})

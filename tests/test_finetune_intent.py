@@ -57,7 +57,8 @@ def test_finetune_save_load_predict(tmp_path, tiny_base):
     metrics = IntentTrainer(cfg, progress=False).train()
     out = Path(cfg.output_dir)
     assert {"config.json", "model.safetensors", "tokenizer.json", "calibration.json", "training_config.json",
-            "metrics.json", "README.md", "labels.json", "intent_head.json", "intent_head.safetensors"} <= {p.name for p in out.iterdir()}
+            "metrics.json", "README.md", "intent_head.json", "intent_head.safetensors"} <= {p.name for p in out.iterdir()}
+    assert not (out / "labels.json").exists()  # config.json's id2label holds the labels
     assert not any(p.suffix in {".bin", ".pkl", ".pt"} for p in out.iterdir())
     export = json.loads((out / "onnx" / "export.json").read_text())  # exported at the end of training, on the validation split
     assert export["parity_messages"] == json.loads((out / "metrics.json").read_text())["validation"]["n"]

@@ -95,6 +95,11 @@ def test_pipeline_has_no_import_cycle():
     assert find_cycle(import_graph(PIPELINE)) is None
 
 
+@pytest.mark.parametrize("package", ["evaluation", "training"])
+def test_evaluation_and_training_have_no_import_cycle(package):
+    assert find_cycle(import_graph(sorted((ROOT / package).rglob("*.py")))) is None
+
+
 @pytest.mark.parametrize("path", PIPELINE, ids=lambda p: str(p.relative_to(ROOT)))
 def test_pipeline_functions_are_short(path):
     tree = ast.parse(path.read_text(encoding="utf-8"))

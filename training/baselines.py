@@ -56,9 +56,9 @@ def softmax_proba(scores: np.ndarray) -> np.ndarray:
     if scores.shape[1] == 1:
         p = 1.0 / (1.0 + np.exp(-scores[:, 0]))
         return np.column_stack([1.0 - p, p])
-    scores = scores - scores.max(axis=1, keepdims=True)
-    e = np.exp(scores)
-    return e / e.sum(axis=1, keepdims=True)
+    from pipeline.nlu.classifier import softmax
+
+    return softmax(scores)
 
 
 class BaselineClassifier:

@@ -282,7 +282,6 @@ class IntentTrainer:
             save_index(tmp, *self.oos_index)
             write_json(tmp / "training_config.json", cfg.to_dict())
             write_json(tmp / "metrics.json", metrics)
-            write_json(tmp / "labels.json", data.labels)
             flat = {f"{split}_{k}": v for split in ("validation", "test") for k, v in metrics.get(split, {}).items()}
             flat.update({k: metrics[k] for k in ("temperature", "threshold", "probe_validation_accuracy", "train_seconds",
                                                  "total_seconds", "best_epoch") if metrics.get(k) is not None})

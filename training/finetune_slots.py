@@ -176,7 +176,6 @@ class SlotTrainer:
             tokenizer.save_pretrained(tmp)
             write_json(tmp / "training_config.json", cfg.to_dict())
             write_json(tmp / "metrics.json", metrics)
-            write_json(tmp / "labels.json", {"tags": model.tags, "intents": model.intents, "entity_types": data.entity_types()})
             flat: dict[str, Any] = {}
             for split in ("validation", "test"):
                 for k in ("precision", "recall", "f1", "intent_accuracy", "n"):

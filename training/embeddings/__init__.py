@@ -1,4 +1,4 @@
-"""Classical word embeddings trained in the package (word2vec now; GloVe, fastText, PPMI next).
+"""Classical word embeddings trained in the package: word2vec, fastText, GloVe, PPMI and LSA.
 
     from training.embeddings import Word2Vec, WordVectors
     model = Word2Vec(arch="skipgram", loss="ns").fit("../shared/data/corpus/wiki8_text8style_100M.txt.gz")

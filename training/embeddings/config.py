@@ -17,7 +17,6 @@ from pipeline.config import StageConfig
 from pipeline.errors import check_param
 
 METHODS = ("word2vec", "fasttext", "glove", "ppmi", "lsa")
-PLANNED: tuple[str, ...] = ()
 
 
 @dataclass
@@ -64,7 +63,7 @@ class TrainEmbeddingsConfig(StageConfig):
 
     def validate(self) -> None:
         name = type(self).__name__
-        allowed = f"one of {', '.join(METHODS)}" + (f" ({', '.join(PLANNED)} are not implemented yet)" if PLANNED else "")
+        allowed = f"one of {', '.join(METHODS)}"
         check_param(name, "method", self.method, self.method in METHODS, allowed)
         check_param(name, "corpus", self.corpus, bool(self.corpus), "a path to a text file (plain or .gz); pass --corpus")
         check_param(name, "out", self.out, bool(self.out), "a folder path for the model; pass --out")
