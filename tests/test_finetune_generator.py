@@ -176,3 +176,46 @@ def test_cli_prints_plain_or_json_metrics(tmp_path, toy, capsys):
     assert finetune_generator.main([*common, "--output-dir", str(tmp_path / "g2"), "--eval-generate", "2"]) == 0
     line = capsys.readouterr().out.strip()
     assert line.startswith("validation loss ") and ", ROUGE-L F1 " in line and line.endswith(f" -> {tmp_path / 'g2'}")
+
+
+@pytest.mark.parametrize("family", ["warm-started BERT2BERT", "BART"])
+def test_other_families_train_save_and_answer(tmp_path, toy, family):
+    """An encoder (the packaged MiniLM's stand-in) warm-starts an encoder-decoder; a BART folder trains as it is."""
+    from tests.tiny_models import make_tiny_bart, make_tiny_bert
+
+    texts = [msg.format(n=12345) for msg, _ in ROWS.values()] + [r for _, r in ROWS.values()] + [KB_YAML]
+    base = (make_tiny_bert if family.startswith("warm") else make_tiny_bart)(tmp_path / "base", texts)
+    cfg = _config(tmp_path, toy, model=str(base), max_steps=2, max_source_length=128)
+    metrics = GeneratorTrainer(cfg, progress=False).train()
+    out = Path(cfg.output_dir)
+    config = json.loads((out / "config.json").read_text())
+    assert config["model_type"] == ("encoder-decoder" if family.startswith("warm") else "bart") and metrics["steps"] == 2
+    if family.startswith("warm"):
+        from transformers import AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(base)
+        assert (config["decoder_start_token_id"], config["eos_token_id"], config["pad_token_id"]) == (
+            tok.cls_token_id, tok.sep_token_id, tok.pad_token_id)
+        assert config["decoder"]["is_decoder"] and config["decoder"]["add_cross_attention"]
+    gen = Seq2SeqGenerator(GeneratorConfig(generator="seq2seq", model=str(out), max_new_tokens=4))
+    snippet = Snippet(id="refund-window", intents=["get_refund"], title="Refund window", text="Refunds take 5-7 days.")
+    replies = gen.run(["I want a refund for order 12345"], [IntentPrediction("get_refund", 0.9)], [[snippet]])["replies"]
+    assert len(replies) == 1 and isinstance(replies[0], str)
+
+
+def test_warm_start_needs_an_encoder_with_special_tokens(tmp_path):
+    from pipeline.errors import ModelLoadError
+    from pipeline.hub import resolve_model
+    from tests.tiny_models import make_tiny_bert
+    from training.warm_start import is_seq2seq, warm_start
+    from transformers import AutoTokenizer
+
+    base = make_tiny_bert(tmp_path / "bert")
+    ref = resolve_model(str(base))
+    assert not is_seq2seq(ref) and is_seq2seq(resolve_model(str(make_tiny_t5(tmp_path / "t5"))))
+    tok = AutoTokenizer.from_pretrained(base)
+    model = warm_start(ref, tok)
+    assert model.generation_config.decoder_start_token_id == tok.cls_token_id
+    tok.cls_token = None
+    with pytest.raises(ModelLoadError, match=r"has no \[CLS\], \[SEP\] or \[PAD\] token"):
+        warm_start(ref, tok)

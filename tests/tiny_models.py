@@ -113,3 +113,56 @@ def make_tiny_intent_model(path: str | Path, labels: list[str], texts: Iterable[
         folder, num_labels=len(labels), id2label=dict(enumerate(labels)), label2id={k: i for i, k in enumerate(labels)})
     model.save_pretrained(folder)
     return folder
+
+
+def _wordpiece_vocab(texts: Iterable[str], vocab_size: int) -> dict[str, int]:
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+
+    raw = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    raw.normalizer = normalizers.BertNormalizer(lowercase=True)
+    raw.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"],
+                                        initial_alphabet=[c.lower() for c in _ALPHABET], show_progress=False)
+    raw.train_from_iterator(_corpus(texts), trainer)
+    return dict(raw.get_vocab())
+
+
+def make_tiny_bert(path: str | Path, texts: Iterable[str] = (), *, vocab_size: int = 300, seed: int = 0) -> Path:
+    """A tiny random ``BertModel`` + WordPiece tokenizer: stands in for the packaged all-MiniLM-L6-v2 (a BERT)."""
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizer
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    tokenizer = BertTokenizer(vocab=_wordpiece_vocab(texts, vocab_size), do_lower_case=True)
+    tokenizer.save_pretrained(path)
+    torch.manual_seed(seed)
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=256, hidden_dropout_prob=0.0,
+                        attention_probs_dropout_prob=0.0, pad_token_id=tokenizer.pad_token_id)
+    BertModel(config).save_pretrained(path)
+    return path
+
+
+def make_tiny_bart(path: str | Path, texts: Iterable[str] = (), *, vocab_size: int = 400, seed: int = 0) -> Path:
+    """A tiny random ``BartForConditionalGeneration`` + byte-level BPE tokenizer: stands in for facebook/bart-large-cnn."""
+    import torch
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import BartConfig, BartForConditionalGeneration, PreTrainedTokenizerFast
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+    raw = ByteLevelBPETokenizer()
+    raw.train_from_iterator(_corpus(texts), vocab_size=vocab_size, special_tokens=specials, show_progress=False)
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=raw, bos_token="<s>", eos_token="</s>", pad_token="<pad>",
+                                        unk_token="<unk>", mask_token="<mask>")
+    tokenizer.save_pretrained(path)
+    torch.manual_seed(seed)
+    config = BartConfig(vocab_size=len(tokenizer), d_model=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
+                        decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=512,
+                        dropout=0.0, attention_dropout=0.0, pad_token_id=tokenizer.pad_token_id,
+                        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                        decoder_start_token_id=tokenizer.eos_token_id, forced_eos_token_id=tokenizer.eos_token_id)
+    BartForConditionalGeneration(config).save_pretrained(path)
+    return path

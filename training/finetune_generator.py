@@ -47,7 +47,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class GeneratorTrainingConfig(StageConfig):
-    model: str = field(default="google/flan-t5-base", metadata={"help": "Seq2seq checkpoint to fine-tune: Hub id or local folder."})
+    model: str = field(default="google/flan-t5-base", metadata={"help": "Seq2seq checkpoint to fine-tune (Hub id or folder), or an encoder to warm-start both halves of an encoder-decoder from ('default': the packaged all-MiniLM-L6-v2)."})
     output_dir: str = field(default="artifacts/generator", metadata={"help": "Model folder to write."})
     data: str | None = field(default=None, metadata={"help": "Bitext 4.5k CSV (default: the shared data folder)."})
     kb_path: str | None = field(default=None, metadata={"help": "Knowledge-base folder (default: the packaged knowledge_base/policies)."})
@@ -113,10 +113,15 @@ class GeneratorTrainer:
     def _load(self) -> tuple[Any, Any, Any]:
         from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
+        from training.warm_start import is_seq2seq, warm_start
+
         try:
             ref = resolve_model(self.config.model, what="seq2seq model")
             tokenizer = load_pretrained(AutoTokenizer.from_pretrained, ref, what="seq2seq model tokenizer")
-            model = load_pretrained(AutoModelForSeq2SeqLM.from_pretrained, ref, what="seq2seq model")
+            if is_seq2seq(ref):
+                model = load_pretrained(AutoModelForSeq2SeqLM.from_pretrained, ref, what="seq2seq model")
+            else:  # an encoder ('default': the packaged MiniLM): both halves of an encoder-decoder start from it
+                model = warm_start(ref, tokenizer)
         except ModelLoadError as exc:
             raise ModelLoadError(f"{str(exc).split(' Supply it as')[0].rstrip('.')}. Pass --model as a local folder "
                                  "or pre-download the checkpoint into the Hugging Face cache.") from None
