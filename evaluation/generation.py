@@ -29,6 +29,7 @@ place. A folder that is not empty is replaced only with ``--overwrite``
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import time
@@ -53,15 +54,20 @@ PRIMARY_METRIC = "rougeL_f"
 
 
 def rouge_l(predictions: Sequence[str], references: Sequence[str]) -> list[dict[str, float]]:
-    """Per-example ROUGE-L precision, recall and F1 (stemmed)."""
-    from rouge_score import rouge_scorer
+    """Per-example ROUGE-L precision, recall and F1 (stemmed), by the shipped ``evaluate`` module ``rouge_l``."""
+    if not predictions:
+        return []
+    scores = _rouge_metric().compute(predictions=list(predictions), references=list(references), use_aggregator=False)
+    return [{"p": p, "r": r, "f": f} for p, r, f in zip(scores["rougeL_p"], scores["rougeL_r"], scores["rougeL_f"])]
 
-    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
-    out = []
-    for pred, ref in zip(predictions, references):
-        s = scorer.score(ref, pred)["rougeL"]
-        out.append({"p": s.precision, "r": s.recall, "f": s.fmeasure})
-    return out
+
+@functools.lru_cache(maxsize=1)
+def _rouge_metric() -> Any:
+    import evaluate
+
+    from evaluation.hf_metrics import metric_path
+
+    return evaluate.load(metric_path("rouge_l"))
 
 
 class RetrievalBaseline:

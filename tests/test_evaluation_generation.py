@@ -108,3 +108,22 @@ def test_grounded_passes_guardrails_on_the_bitext_held_out_split():
                                       [ex.snippets for ex in test], [ex.entities for ex in test])["replies"]
     agg = score_replies(test, replies, Guardrails())["aggregate"]
     assert agg["n"] == 445 and agg["guardrail_pass_rate"] == 1.0 and agg["checks_fired"] == {}
+
+
+def test_shipped_evaluate_modules_match_the_direct_scorers():
+    """``evaluate.load`` of the modules in evaluation/hf_metrics works offline and gives rouge-score's and sklearn's numbers."""
+    import evaluate
+    from rouge_score import rouge_scorer
+    from sklearn.metrics import f1_score
+
+    from evaluation.hf_metrics import metric_path
+
+    preds, refs = ["the refund takes five days", "hello there", "refunds arrive"], ["refunds take five days", "hello", "no match"]
+    direct = [rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True).score(r, p)["rougeL"] for p, r in zip(preds, refs)]
+    per_example = evaluate.load(metric_path("rouge_l")).compute(predictions=preds, references=refs, use_aggregator=False)
+    assert per_example["rougeL_f"] == [s.fmeasure for s in direct] and per_example["rougeL_p"] == [s.precision for s in direct]
+    assert [r["f"] for r in rouge_l(preds, refs)] == [s.fmeasure for s in direct]
+    mean = evaluate.load(metric_path("rouge_l")).compute(predictions=preds, references=refs)["rougeL_f"]
+    assert mean == pytest.approx(sum(s.fmeasure for s in direct) / 3)
+    intents = evaluate.load(metric_path("intent_classification")).compute(predictions=["a", "b", "b"], references=["a", "a", "b"])
+    assert intents == {"accuracy": 2 / 3, "macro_f1": f1_score(["a", "a", "b"], ["a", "b", "b"], average="macro")}
