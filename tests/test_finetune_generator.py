@@ -110,16 +110,26 @@ def test_retriever_snippets_are_attached(toy):
     assert [[s.id for s in ex.snippets] for ex in examples] == [[f"{r['intent']}-0"] for r in rows]
 
 
-def test_finetune_two_steps_save_load_generate(tmp_path, toy):
+def test_finetune_two_steps_save_load_generate(tmp_path, toy, monkeypatch):
+    from evaluation import generation
+
+    scored: list[tuple[list[str], list[str]]] = []
+
+    def fake_rouge(replies, references):  # the validation ROUGE-L is the mean of what the scorer returns
+        scored.append((list(replies), list(references)))
+        return [{"p": 0.0, "r": 0.0, "f": 0.25}, {"p": 0.0, "r": 0.0, "f": 0.75}]
+
+    monkeypatch.setattr(generation, "rouge_l", fake_rouge)
     cfg = _config(tmp_path, toy, max_steps=2)
     metrics = GeneratorTrainer(cfg, progress=False).train()
+    assert len(scored) == 1 and len(scored[0][0]) == 2 and scored[0][0][0] == metrics["sample_reply"]
     out = Path(cfg.output_dir)
     names = {p.name for p in out.iterdir()}
     assert {"config.json", "model.safetensors", "tokenizer.json", "training_config.json", "metrics.json", "README.md"} <= names
     assert not any(p.suffix in {".bin", ".pkl", ".pt"} for p in out.iterdir())
     assert not Path(str(out) + ".checkpoint").exists()
     assert metrics["steps"] == 2 and metrics["train_pairs"] == 24 and metrics["validation_pairs"] == 3
-    assert metrics["validation_loss"] > 0 and 0.0 <= metrics["validation_rougeL_f"] <= 1.0 and metrics["rouge_examples"] == 2
+    assert metrics["validation_loss"] > 0 and metrics["validation_rougeL_f"] == 0.5 and metrics["rouge_examples"] == 2
     saved = json.loads((out / "training_config.json").read_text())
     assert saved["seed"] == 3 and saved["prompt_template"] == cfg.prompt_template
     assert json.loads((out / "metrics.json").read_text())["steps"] == 2
