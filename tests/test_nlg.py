@@ -242,3 +242,23 @@ def test_seq2seq_uses_the_prompt_stored_with_the_model(tiny_t5, tmp_path):
     gen = Seq2SeqGenerator(GeneratorConfig(generator="seq2seq", model=str(folder), max_new_tokens=2))
     gen.warm_up()
     assert gen.prompts(["hi"], [pred("get_refund")], [[METHOD]])[0][0].startswith("Q: hi P: Refund method")
+
+
+def test_uncased_decoder_output_is_cased_and_spaced_from_the_prompt():
+    from pipeline.reply.surface import is_uncased, restore_spacing, restore_surface
+
+    prompt = "Customer: Where is order 4471-22? Policy: Track it under Account > Orders on northwindgoods.com, open Mon–Fri."
+    decoded = "you can track order 4471 - 22 under account > orders on northwindgoods. com, mon – fri. i ' ll help ."
+    assert restore_surface(decoded, prompt) == ("You can track order 4471-22 under Account > Orders on northwindgoods.com, "
+                                                "Mon–Fri. I'll help.")
+    assert restore_spacing("costs $ 5. 99 ( tax incl . ) , e - mail us") == "costs $5.99 (tax incl.), e-mail us"
+    assert restore_surface("unknown words stay. second sentence", "") == "Unknown words stay. Second sentence"
+
+    class Uncased:
+        do_lower_case = True
+        init_kwargs: dict = {}
+
+    class Cased:
+        init_kwargs = {"do_lower_case": False}
+
+    assert is_uncased(Uncased()) and not is_uncased(Cased())

@@ -206,10 +206,13 @@ class Seq2SeqGenerator:
         import torch
         from tqdm.auto import tqdm
 
+        from pipeline.reply.surface import is_uncased, restore_surface
+
         self.warm_up()
         cfg = self.config
         out: list[str] = [""] * len(prompts)
         bar = tqdm(total=len(prompts), desc="generating", unit="reply", disable=not self.progress, dynamic_ncols=True)
+        uncased = is_uncased(self.tokenizer)
         for idx in length_sorted_batches([len(p) for p in prompts], cfg.batch_size, shuffle=False):
             idx = [int(i) for i in idx]
             enc = tokenize(self.tokenizer, [prompts[i] for i in idx], return_tensors="pt", padding=True, truncation=True,
@@ -222,7 +225,8 @@ class Seq2SeqGenerator:
             with torch.inference_mode():
                 ids = self.model.generate(**enc, **kwargs)
             for i, text in zip(idx, self.tokenizer.batch_decode(ids, skip_special_tokens=True)):
-                out[i] = " ".join(text.split())
+                # an uncased decoder (warm-started from MiniLM/BERT) writes "call 1 - 800 ...": cased and spaced from the prompt
+                out[i] = restore_surface(text, prompts[i]) if uncased else " ".join(text.split())
             bar.update(len(idx))
         bar.close()
         return out
