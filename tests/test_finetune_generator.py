@@ -56,7 +56,7 @@ def toy(tmp_path_factory) -> dict[str, Path]:
 def _config(tmp_path: Path, toy: dict[str, Path], **kw) -> GeneratorTrainingConfig:
     values = dict(model=str(toy["model"]), output_dir=str(tmp_path / "generator"), data=str(toy["data"]), kb_path=str(toy["kb"]),
                   epochs=1, batch_size=4, eval_batch_size=4, lr=1e-3, max_source_length=256, max_target_length=24,
-                  eval_generate=2, checkpoint_every=1, seed=3, num_threads=1)
+                  eval_generate=2, checkpoint_every=1, seed=3, num_threads=1, faithful_targets=False)
     values.update(kw)
     return GeneratorTrainingConfig(**values)
 
@@ -182,7 +182,8 @@ def test_cli_prints_plain_or_json_metrics(tmp_path, toy, capsys):
               "--batch-size", "4", "--eval-batch-size", "4", "--max-target-length", "24", "--num-threads", "1", "-q"]
     assert finetune_generator.main([*common, "--output-dir", str(tmp_path / "g1"), "--eval-generate", "0", "--json"]) == 0
     metrics = json.loads(capsys.readouterr().out)
-    assert metrics["steps"] == 1 and metrics["train_pairs"] == 24 and metrics["validation_loss"] > 0
+    assert metrics["steps"] == 1 and metrics["validation_loss"] > 0  # faithful targets on by default:
+    assert metrics["train_pairs"] == 24 - metrics["faithful_targets"]["train"]["dropped"] == 8  # the toy's phone-number replies go
     assert finetune_generator.main([*common, "--output-dir", str(tmp_path / "g2"), "--eval-generate", "2"]) == 0
     line = capsys.readouterr().out.strip()
     assert line.startswith("validation loss ") and ", ROUGE-L F1 " in line and line.endswith(f" -> {tmp_path / 'g2'}")
@@ -229,3 +230,27 @@ def test_warm_start_needs_an_encoder_with_special_tokens(tmp_path):
     tok.cls_token = None
     with pytest.raises(ModelLoadError, match=r"has no \[CLS\], \[SEP\] or \[PAD\] token"):
         warm_start(ref, tok)
+
+
+def test_faithful_targets_keep_repair_or_drop():
+    from training.faithful_targets import faithful_targets
+    from training.generator_data import GenerationExample
+
+    snippet = Snippet(id="refund-window", intents=["get_refund"], title="Refund window",
+                      text="Refunds are issued within 5-7 business days of the return arriving.")
+    ok = "Refunds are issued within 5-7 business days of the return arriving, to your original payment method."
+    phone = "Call us on 1-800-555-0100 any time, we will sort it out."
+    examples = [GenerationExample("refund?", "get_refund", ok, snippets=[snippet]),
+                GenerationExample("refund?", "get_refund", f"{ok} {phone}", snippets=[snippet]),
+                GenerationExample("refund?", "get_refund", phone, snippets=[snippet])]
+    kept, counts = faithful_targets(examples)
+    assert counts == {"unchanged": 1, "repaired": 1, "dropped": 1}
+    assert [ex.reference for ex in kept] == [ok, ok]
+
+
+def test_training_reports_the_faithful_target_counts(tmp_path, toy):
+    cfg = _config(tmp_path, toy, max_steps=1, eval_generate=0, faithful_targets=True)
+    metrics = GeneratorTrainer(cfg, progress=False).train()
+    counts = metrics["faithful_targets"]
+    assert sum(counts["train"].values()) == 24 and sum(counts["validation"].values()) == 3
+    assert metrics["train_pairs"] == 24 - counts["train"]["dropped"]

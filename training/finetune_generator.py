@@ -48,6 +48,7 @@ logger = logging.getLogger(__name__)
 @dataclass
 class GeneratorTrainingConfig(StageConfig):
     model: str = field(default="google/flan-t5-base", metadata={"help": "Seq2seq checkpoint to fine-tune (Hub id or folder), or an encoder to warm-start both halves of an encoder-decoder from ('default': the packaged all-MiniLM-L6-v2)."})
+    faithful_targets: bool = field(default=True, metadata={"help": "Train on references cut to the sentences the guardrails pass (training.faithful_targets); pairs that cannot be repaired are dropped."})
     output_dir: str = field(default="artifacts/generator", metadata={"help": "Model folder to write."})
     data: str | None = field(default=None, metadata={"help": "Bitext 4.5k CSV (default: the shared data folder)."})
     kb_path: str | None = field(default=None, metadata={"help": "Knowledge-base folder (default: the packaged knowledge_base/policies)."})
@@ -171,6 +172,12 @@ class GeneratorTrainer:
                                         splits=("train", "validation"))
         train = _sample(splits["train"], cfg.max_train_examples, cfg.seed)
         val = _sample(splits["validation"], cfg.max_eval_examples, cfg.seed)
+        target_counts: dict[str, dict[str, int]] = {}
+        if cfg.faithful_targets:
+            from training.faithful_targets import faithful_targets
+
+            (train, target_counts["train"]), (val, target_counts["validation"]) = faithful_targets(train), faithful_targets(val)
+            logger.info("Faithful targets: %s", target_counts)
         if not train or not val:
             raise DataError(f"Generator fine-tuning needs training and validation pairs. Got {len(train)} and {len(val)}.")
         ref, tokenizer, model = self._load()
@@ -191,6 +198,7 @@ class GeneratorTrainer:
                                  validate)
         state = loop.state
         metrics: dict[str, Any] = {"validation_loss": loop.best_record().get("validation_loss"), "best_epoch": state["best_epoch"],
+                                   "faithful_targets": target_counts,
                                    "steps": state["global_step"], "train_seconds": round(train_seconds, 1),
                                    "train_pairs": len(train), "validation_pairs": len(val), "history": state["history"]}
         metrics.update(self._rouge(model, tokenizer, val_prompts, val))
