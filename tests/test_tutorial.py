@@ -81,3 +81,33 @@ def loader_data() -> str | None:
 
     path = shared_data_dir()
     return str(path) if (path / "banking77").is_dir() else None
+
+
+def readme_modules() -> list[str]:
+    """Every ``python -m MODULE`` and ``python SCRIPT.py`` the README's shell blocks run."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = "\n".join(b.split("```", 1)[0] for b in text.split("```bash")[1:])
+    modules = re.findall(r"python -m ([\w.]+)", blocks) + re.findall(r"python ((?:benchmarks|experiments|docs)/[\w/]+\.py)", blocks)
+    return sorted(set(modules) - {"pytest", "venv"})
+
+
+def test_every_readme_command_exists_and_answers_help():
+    """One subprocess runs each README command with --help: each exists, parses its flags and exits 0."""
+    import subprocess
+    import sys
+
+    modules = readme_modules()
+    assert {"pipeline.respond", "pipeline.serve", "training.finetune_intent", "evaluation.run"} <= set(modules)
+    script = ("import runpy, sys, io, contextlib\nbad = []\n"
+              f"for m in {modules!r}:\n"
+              "    sys.argv = [m, '--help']\n"
+              "    try:\n"
+              "        with contextlib.redirect_stdout(io.StringIO()):\n"
+              "            (runpy.run_path(m, run_name='__main__') if m.endswith('.py') else runpy.run_module(m, run_name='__main__', alter_sys=True))\n"
+              "        bad.append((m, 'no exit'))\n"
+              "    except SystemExit as e:\n"
+              "        if e.code not in (0, None): bad.append((m, e.code))\n"
+              "print(bad)\n")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().splitlines()[-1] == "[]"
