@@ -20,6 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pipeline.errors import CliParser, ConfigError, cli_main  # noqa: E402
+from pipeline.onnx_runtime import RUNTIMES  # noqa: E402
 
 MESSAGE = "where is my order"
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,7 +39,7 @@ def wall(cmd: list[str]) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = CliParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="Timed runs per command.")
-    parser.add_argument("--runtime", nargs="+", choices=("auto", "onnx-int8", "onnx", "torch"),
+    parser.add_argument("--runtime", nargs="+", choices=RUNTIMES,
                         default=["torch", "onnx", "onnx-int8", "auto"], help="Runtimes to time (pipeline.respond --runtime).")
     parser.add_argument("--intent-model", default=None, help="Intent model folder (default: the cached bootstrap model).")
     parser.add_argument("--json", action="store_true", help="Print the results as JSON.")

@@ -28,6 +28,7 @@ from knowledge_base.loader import load_retrieval_set  # noqa: E402
 from pipeline.assistant import build_assistant, load_respond_config  # noqa: E402
 from pipeline.conversation import Conversation  # noqa: E402
 from pipeline.errors import CliParser, ConfigError, cli_main  # noqa: E402
+from pipeline.onnx_runtime import RUNTIMES  # noqa: E402
 
 
 @cli_main
@@ -35,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = CliParser(description=__doc__.splitlines()[0])
     parser.add_argument("--intent-model", default=None, help="Intent model folder (default: the cached bootstrap model).")
     parser.add_argument("--config", default=None, help="Respond YAML config.")
-    parser.add_argument("--runtime", nargs="+", choices=("auto", "onnx-int8", "onnx", "torch"), default=["auto"],
+    parser.add_argument("--runtime", nargs="+", choices=RUNTIMES, default=["auto"],
                         help="Runtimes of the intent model and the encoder, each timed in turn in this run (e.g. --runtime torch onnx onnx-int8).")
     parser.add_argument("--n", type=int, default=200, help="Messages to time.")
     parser.add_argument("--batch-size", type=int, default=32, help="Batch size of the throughput run.")

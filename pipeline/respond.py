@@ -48,7 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--generator", help="Reply generator: grounded (default, offline) or seq2seq.")
     parser.add_argument("--generator-model", help="Seq2seq checkpoint: Hub id (google/flan-t5-base) or local folder.")
     parser.add_argument("--top-k", type=int, help="Snippets retrieved per message.")
-    parser.add_argument("--runtime", choices=("auto", "onnx-int8", "onnx", "torch"),
+    from pipeline.onnx_runtime import RUNTIMES
+
+    parser.add_argument("--runtime", choices=RUNTIMES,
                         help="Model runtime of the intent model and the encoder (nlu.runtime, retrieval.runtime; default auto: ONNX when exported).")
     parser.add_argument("--batch-size", type=int, default=32, help="Messages answered together when reading stdin.")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,

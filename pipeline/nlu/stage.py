@@ -23,9 +23,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.onnx_runtime import RUNTIMES
 from pipeline.config import StageConfig
 from pipeline.errors import check_param
+from pipeline.onnx_runtime import RUNTIMES
 from pipeline.nlu.context import answer_by_words, concern_segments, looks_like_follow_up, words
 from pipeline.nlu.entities import extract_entities
 from pipeline.types import Concern, IntentPrediction, Offer, Turn
