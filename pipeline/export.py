@@ -231,9 +231,9 @@ def export_intent_model(folder: str | Path, messages: Sequence[str] = PARITY_MES
 
 def try_export_intent_model(folder: Path, name: str, messages: Sequence[str] = PARITY_MESSAGES) -> bool:
     """:func:`export_intent_model`, or a log line saying why not (onnx missing, export failed): the model stays usable on torch."""
-    import importlib.util
+    from pipeline.onnx_runtime import export_available
 
-    if importlib.util.find_spec("onnx") is None or importlib.util.find_spec("onnxruntime") is None:
+    if not export_available():
         logger.info("Not exporting to ONNX: install onnx and onnxruntime, then run python -m pipeline.export --model %s", name)
         return False
     try:

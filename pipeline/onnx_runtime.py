@@ -41,6 +41,11 @@ def onnxruntime_available() -> bool:
     return importlib.util.find_spec("onnxruntime") is not None
 
 
+def export_available() -> bool:
+    """Whether this environment can export (``onnx`` to write graphs, ``onnxruntime`` to check and quantise them)."""
+    return onnxruntime_available() and importlib.util.find_spec("onnx") is not None
+
+
 def read_report(onnx_dir: Path) -> dict[str, Any] | None:
     """``export.json`` of an exported folder, or None when the export is missing or incomplete."""
     path = onnx_dir / REPORT
@@ -52,13 +57,25 @@ def read_report(onnx_dir: Path) -> dict[str, Any] | None:
         return None
 
 
-def choose_runtime(requested: str, onnx_dir: Path | None, what: str, export_command: str | None = None) -> str:
-    """The runtime to use for ``requested`` (see the module docstring); an explicit ONNX runtime that cannot run fails."""
+def choose_runtime(requested: str, onnx_dir: Path | None, what: str, export_command: str | None = None,
+                   weights: str | None = None) -> str:
+    """The runtime to use for ``requested`` (see the module docstring); an explicit ONNX runtime that cannot run fails.
+
+    ``weights`` (:func:`weights_stamp` of the model folder): an export made from other weights is stale, skipped by
+    ``auto`` and refused by an explicit ONNX runtime.
+    """
     check_param(what, "runtime", requested, requested in RUNTIMES, "one of " + ", ".join(repr(r) for r in RUNTIMES))
     if requested == "torch":
         return "torch"
     report = read_report(onnx_dir) if onnx_dir is not None else None
     export_command = export_command or f"python -m pipeline.export --model {onnx_dir.parent if onnx_dir else 'DIR'}"
+    if report is not None and weights is not None and report.get("weights") not in (None, weights):
+        if requested == "auto":
+            logger.info("%s: torch runtime (the ONNX export in %s is older than the weights; run %s).", what, onnx_dir,
+                        export_command)
+            return "torch"
+        raise ModelLoadError(f"The ONNX export in {onnx_dir} was made from other weights. Run '{export_command}' again, "
+                             "or set the runtime to 'torch'.")
     if requested == "auto":
         if not onnxruntime_available():
             logger.info("%s: torch runtime (onnxruntime is not installed; pip install onnxruntime for the faster path).", what)
@@ -157,10 +174,8 @@ class OnnxEncoder:
         self.outputs = [o.name for o in self._session.get_outputs()]
 
     def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
-        from pipeline.batching import _TOKENIZER_LOCK
-
-        with _TOKENIZER_LOCK:  # the tokenizer's settings are state on the Rust object, as in pipeline.batching.tokenize
-            return [e.ids for e in self._tokenizer.encode_batch([str(t) for t in texts])]
+        # no lock (unlike pipeline.batching.tokenize): truncation and padding are set once, in warm_up, never per call
+        return [e.ids for e in self._tokenizer.encode_batch([str(t) for t in texts])]
 
     def run(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
         self.warm_up()

@@ -123,7 +123,7 @@ def test_stale_export_is_refused_or_skipped(head_model, tmp_path, caplog):
     os.utime(weights, (time.time() + 100, time.time() + 100))  # retrained after the export
     with pytest.raises(ModelLoadError, match="was made from other weights. Run 'python -m pipeline.export --model"):
         IntentClassifier(folder, runtime="onnx").warm_up()
-    with caplog.at_level(logging.INFO, logger="pipeline.nlu.classifier"):
+    with caplog.at_level(logging.INFO, logger="pipeline.onnx_runtime"):
         clf = IntentClassifier(folder, runtime="auto")
         clf.warm_up()
     assert clf.runtime_used == "torch" and "older than the weights" in caplog.text

@@ -99,11 +99,9 @@ def ensure_default_intent_model(progress: bool = False) -> Path:
 
 def _ensure_export(target: Path) -> None:
     """A model cached before the ONNX runtime existed is exported once (training exports new ones itself)."""
-    import importlib.util
+    from pipeline.onnx_runtime import ONNX_DIR, export_available
 
-    from pipeline.onnx_runtime import ONNX_DIR
-
-    if (target / ONNX_DIR).is_dir() or importlib.util.find_spec("onnx") is None or importlib.util.find_spec("onnxruntime") is None:
+    if (target / ONNX_DIR).is_dir() or not export_available():
         return
     from pipeline.export import try_export_intent_model
 

@@ -134,13 +134,7 @@ class IntentClassifier:
         set_torch_threads(self.num_threads)
         tokenizer = load_pretrained(AutoTokenizer.from_pretrained, ref, what="intent model tokenizer")
         model = load_intent_model(ref, load_pretrained)
-        id2label = getattr(model.config, "id2label", None) or {}
-        labels = [str(id2label[i]) for i in sorted(id2label, key=int)]
-        if not labels or all(lbl.startswith("LABEL_") for lbl in labels):
-            raise ModelLoadError(
-                f"The intent model {self.model!r} has no intent names in config.json (id2label). "
-                "Train it with 'python -m training.finetune_intent' or pass a fine-tuned model folder."
-            )
+        labels = self._intent_names(getattr(model.config, "id2label", None) or {})
         self._load_calibration(ref, model)
         model.eval()
         self.labels = labels
@@ -149,21 +143,21 @@ class IntentClassifier:
         self.runtime_used = "torch"
         logger.info("Loaded intent model %s (%d intents, T=%.3f)", self.model, len(labels), self.temperature)
 
+    def _intent_names(self, id2label: dict) -> list[str]:
+        labels = [str(id2label[i]) for i in sorted(id2label, key=int)]
+        if not labels or all(lbl.startswith("LABEL_") for lbl in labels):
+            raise ModelLoadError(
+                f"The intent model {self.model!r} has no intent names in config.json (id2label). "
+                "Train it with 'python -m training.finetune_intent' or pass a fine-tuned model folder."
+            )
+        return labels
+
     def _choose_runtime(self, ref: Any) -> str:
-        from pipeline.onnx_runtime import ONNX_DIR, choose_runtime, read_report, weights_stamp
+        from pipeline.onnx_runtime import ONNX_DIR, choose_runtime, weights_stamp
 
         if self.runtime == "torch" or not ref.local:
             return choose_runtime("torch" if not ref.local and self.runtime == "auto" else self.runtime, None, "intent model")
-        onnx_dir = Path(ref.source) / ONNX_DIR
-        report = read_report(onnx_dir)
-        if report is not None and report.get("weights") not in (None, weights_stamp(Path(ref.source))):
-            if self.runtime == "auto":
-                logger.info("Intent model: torch runtime (the ONNX export in %s is older than the weights; run python -m "
-                            "pipeline.export --model %s).", onnx_dir, ref.source)
-                return "torch"
-            raise ModelLoadError(f"The ONNX export in {onnx_dir} was made from other weights. Run 'python -m pipeline.export "
-                                 f"--model {ref.source}' again, or set nlu.runtime to 'torch'.")
-        return choose_runtime(self.runtime, onnx_dir, "intent model")
+        return choose_runtime(self.runtime, Path(ref.source) / ONNX_DIR, "intent model", weights=weights_stamp(Path(ref.source)))
 
     def _warm_up_onnx(self, ref: Any, runtime: str) -> None:
         from pipeline.onnx_runtime import ONNX_DIR, OnnxEncoder
@@ -173,10 +167,7 @@ class IntentClassifier:
             id2label = read_json(folder / "config.json").get("id2label") or {}
         except (OSError, ValueError):
             raise ModelLoadError(f"{folder / 'config.json'} is missing or not valid JSON. Retrain the model or copy it again.") from None
-        labels = [str(id2label[i]) for i in sorted(id2label, key=int)]
-        if not labels or all(lbl.startswith("LABEL_") for lbl in labels):
-            raise ModelLoadError(f"The intent model {self.model!r} has no intent names in config.json (id2label). "
-                                 "Train it with 'python -m training.finetune_intent' or pass a fine-tuned model folder.")
+        labels = self._intent_names(id2label)
         onnx = OnnxEncoder(folder / ONNX_DIR, runtime, max_length=self.max_length, batch_size=self.batch_size,
                            num_threads=self.num_threads)
         onnx.warm_up()

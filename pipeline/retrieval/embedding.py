@@ -66,6 +66,7 @@ class SentenceEncoder:
         self._tokenizer: Any = None
         self._model: Any = None
         self._runtime: str | None = None
+        self._torch_name: str | None = None
 
     @property
     def ref(self) -> ModelRef:
@@ -76,9 +77,11 @@ class SentenceEncoder:
     @property
     def torch_name(self) -> str:
         """Model name plus the settings that change the vectors, on the torch runtime."""
-        from pipeline.onnx_runtime import encoder_name
+        if self._torch_name is None:  # stats the weight files: once
+            from pipeline.onnx_runtime import encoder_name
 
-        return encoder_name(self.ref, self.config.max_length, self.config.normalize)
+            self._torch_name = encoder_name(self.ref, self.config.max_length, self.config.normalize)
+        return self._torch_name
 
     @property
     def name(self) -> str:
@@ -99,16 +102,14 @@ class SentenceEncoder:
         return encoder_export_dir(self.torch_name) / ONNX_DIR
 
     def _resolve_runtime(self) -> str:
-        import importlib.util
-
-        from pipeline.onnx_runtime import choose_runtime, onnxruntime_available
+        from pipeline.onnx_runtime import choose_runtime, export_available, onnxruntime_available
 
         requested = self.config.runtime
         if requested == "torch":
             return "torch"
         onnx_dir = self._onnx_dir()
         if onnxruntime_available() and not onnx_dir.is_dir():  # export once, into the cache
-            if importlib.util.find_spec("onnx") is None:
+            if not export_available():
                 logger.info("Sentence encoder: torch runtime (the onnx package, needed once to export it, is not installed).")
                 return "torch"
             logger.info("Exporting the sentence encoder %s to ONNX, once (into %s)", self.ref.name, onnx_dir.parent)
