@@ -46,6 +46,9 @@ def test_numbers_fire_on_a_number_not_in_snippets_or_message(guards):
 def test_numbers_are_normalised():
     assert numbers_in("5-7 days, 5–7 days, $10, 10 dollars, 1,499.99, twenty-four hours") == {"5", "7", "10", "1499.99", "24"}
     assert numbers_in("1. Sign in\n2. Open Orders\nthen one of our agents helps") == set()
+    assert numbers_in("Follow these steps: 1. Log in. 2. Open Orders. 3. Refunds take 5 days.") == {"5"}
+    assert numbers_in("It takes 2. Then wait 1. Fine") == {"1", "2"}   # not a run counting from 1
+    assert numbers_in("Steps: 1. Log in, then pay $3.") == {"1", "3"}  # one marker alone is a number
     assert numbers_in("within one business day") == {"1"}
     assert numbers_in("open 9:00-17:30") == {"9", "17", "30"}
     guards = Guardrails(min_words=1)

@@ -8,8 +8,9 @@ Five checks, each named in ``GuardrailResult.fired`` when it fails:
   customer gave (an order or invoice number, passed as ``allowed``): an amount,
   a phone number or a date the customer typed is never stated back as fact. ``5-7`` and
   ``5–7``, ``$10`` and ``10 dollars``, ``five`` and ``5``, ``1,499`` and
-  ``1499`` count as the same numbers; numbered-list markers ("1. Sign in")
-  are not claims and are skipped.
+  ``1499`` count as the same numbers; numbered-list markers ("1. Sign in" at
+  the start of a line, or an in-line run "1. Sign in 2. Open Orders") are not
+  claims and are skipped.
 - ``values``: every email address, web address and domain in the reply appears
   in the snippets (a customer's "send it to attacker@evil.example" is not echoed).
 - ``placeholders``: no unfilled template slot (``{{Order Number}}``,
@@ -56,6 +57,8 @@ _WORD_NUM = re.compile(
 _WORD_NUM_SOURCE = re.compile(r"\b(?:one|single)\b", re.I)
 _DIGITS = re.compile(r"(?<![A-Za-z\d.,])(\d+(?:,\d{3})*(?:\.\d+)?)")
 _LIST_MARKER = re.compile(r"(?m)^\s*(?:step\s+)?\d{1,2}[.)]\s", re.I)
+# A marker inside a line ("steps: 1. Sign in 2. Open Orders"), as generators that drop line breaks write lists.
+_INLINE_MARKER = re.compile(r"(?<![\w.,:/$£€-])(?:step\s+)?(\d{1,2})[.)](?=\s+[A-Za-z*\"'(])", re.I)
 _TIME_ZERO_MINUTES = re.compile(r"(\d{1,2}):00\b")
 
 _PLACEHOLDERS = [
@@ -98,11 +101,25 @@ def _canon(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(round(float(value), 4))
 
 
+def _strip_inline_markers(text: str) -> str:
+    """Blank out in-line list markers: only a run counting 1, 2, 3... with two or more
+    markers is a list ("takes 2. Then" or a lone "1." stays a number)."""
+    run: list[re.Match[str]] = []
+    for match in _INLINE_MARKER.finditer(text):
+        if int(match.group(1)) == len(run) + 1:
+            run.append(match)
+    if len(run) < 2:
+        return text
+    for match in reversed(run):
+        text = text[:match.start()] + " " + text[match.end():]
+    return text
+
+
 def numbers_in(text: str, *, source: bool = False) -> set[str]:
     """The set of canonical numbers a text states (``source=True`` also counts 'one')."""
     text = _TIME_ZERO_MINUTES.sub(r"\1", text)
     if not source:
-        text = _LIST_MARKER.sub(" ", text)
+        text = _strip_inline_markers(_LIST_MARKER.sub(" ", text))
     found: set[str] = set()
     for match in _DIGITS.finditer(text):
         try:
