@@ -13,7 +13,7 @@ its text (each retrieved snippet's sentences, in second person). Per style, for 
 - reply length in words (median, max), and the guardrail pass rate;
 
 and on ``knowledge_base/yes_no_set.yaml`` (``--yes-no-part``): replies that start with the right "Yes," / "No,"
-(after an "About order ...:" acknowledgement), and with the wrong one. ``blind.md`` holds 30 messages (seed 42) with
+(after the apology a negative message gets, and an "About order ...:" acknowledgement), and with the wrong one. ``blind.md`` holds 30 messages (seed 42) with
 the two replies in random order, unlabelled; ``blind_key.json`` says which is which.
 """
 from __future__ import annotations
@@ -67,7 +67,11 @@ def score_turn(turn: Any, gold_ids: list[str]) -> dict[str, Any]:
             "passed": not (turn.reply.checks if turn.reply else []), "quoted": len(quoted)}
 
 
-def direct_answer(reply: str) -> str | None:
+def direct_answer(reply: str, apology: str = "") -> str | None:
+    """The "Yes" or "No" a reply opens with, after the acknowledgements that may come first: the knowledge base's
+    apology to an upset customer (the tone rule) and "About order ...:"."""
+    if apology and reply.startswith(apology):
+        reply = reply[len(apology):].lstrip()
     m = re.match(r"^(?:About (?:order|invoice) \S+: )?(Yes|No),", reply)
     return m.group(1) if m else None
 
@@ -83,7 +87,8 @@ def run_style(assistant: Any, examples: list[Any], yes_no: list[dict[str, Any]])
            "median_words": statistics.median(words), "max_words": max(words), "mean_words": round(statistics.mean(words), 1)}
     if yes_no:
         replies = [t.reply.text for t in assistant.answer([item["message"] for item in yes_no])]
-        got = [direct_answer(r) for r in replies]
+        apology = assistant.stage("nlg").phrasing.apology()
+        got = [direct_answer(r, apology) for r in replies]
         expected = [str(item["answer"]).capitalize() for item in yes_no]
         out["yes_no"] = {"n": len(yes_no), "right": sum(g == e for g, e in zip(got, expected)),
                          "wrong": sum(g is not None and g != e for g, e in zip(got, expected)),

@@ -70,3 +70,4 @@ def test_quoted_sentences_and_direct_answer():
                             "business days. Anything else?"))
     assert score_turn(turn, ["pay"]) == {"precision": 0.5, "recall": True, "first": True, "words": 18, "passed": True, "quoted": 2}
     assert direct_answer("About order 1: No, codes cannot be added.") == "No" and direct_answer("You can pay.") is None
+    assert direct_answer("I'm sorry. Yes, it is covered.", "I'm sorry.") == "Yes" and direct_answer("I'm sorry. Yes, it is.") is None

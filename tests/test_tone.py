@@ -36,6 +36,9 @@ def test_doctests():
     ("I need it by Friday, it's a birthday present", "neutral", "high", ["deadline"]),
     ("refund me or I'm calling my lawyer", "neutral", "high", ["threat"]),
     ("WHY IS THE FONT SO SMALL!!!", "negative", "normal", ["shouting"]),  # angry but trivial: not urgent
+    ("do you guys ship to PO boxes", "neutral", "normal", []),  # VADER reads "po" as "pissed off"
+    ("if I unsubscribe will I still get my shipping emails?", "neutral", "normal", []),  # a question, not a complaint
+    ("I unsubscribed and still get your emails", "negative", "normal", []),
 ])
 def test_reader(reader, message, sentiment, urgency, cues):
     t = reader.read(message)

@@ -64,6 +64,8 @@ CUES: dict[str, re.Pattern[str]] = {
 URGENT_CUES = ("money", "security", "repeat", "deadline", "threat")
 _RESOLVED = re.compile(r"\b(?:thanks?|thank you)(?: so much| a lot)? for (?:sorting|fixing|resolving|refunding|the quick|being|sending|handling)\b"
                        r"|\b(?:was|got|has been) (?:sorted|fixed|resolved|refunded)\b[^.!?]{0,30}\b(?:thanks?|thank you|great|fast|quick)", re.I)
+# VADER entries that misread support language: "PO box" is not "pissed off".
+_LEXICON = {"po": 0.0}
 _SHOUT_WORD = re.compile(r"\b[A-Z]{3,}\b")
 _COMPLAINT = re.compile(
     r"\bstill (?:haven'?t|hasn'?t|not|no|waiting|nothing)\b|\bnever (?:arrived|received|came|got)\b|\bhaven'?t (?:received|got|heard)\b"
@@ -73,7 +75,7 @@ _COMPLAINT = re.compile(
     r"|\b(?:broken|damaged|cracked|smashed|stained|gouged|ruined)\b|\bcharged (?:twice|two times|again|double)\b|\bbilled (?:twice|again)\b"
     r"|\bnot (?:working|arrived|received|happy|impressed|great|good|helpful|ok|okay)\b|\bwon'?t let me\b|\bkeeps? (?:sending|failing|saying|getting)\b"
     r"|\bwaste of\b|\bunacceptable\b|\bridiculous\b|\bworst\b|\bdisappoint\w*|\bfrustrat\w*|\bannoy\w*|\bupset\b|\bfed up\b|\benough\b"
-    r"|\bnone of your business\b|\bin circles\b|\bunderstood nothing\b|\bstill (?:took|charg|email|get|sending)\w*|\bagain\b[^.!?]{0,10}[.!]"
+    r"|\bnone of your business\b|\bin circles\b|\bunderstood nothing\b|(?<!will i )(?<!would i )(?<!do i )(?<!can i )\bstill (?:took|charg|email|get|sending)\w*|\bagain\b[^.!?]{0,10}[.!]"
     r"|\buseless\b|\bnot cool\b|\bwon'?t (?:it|let|take|accept|work|load|open)\b|\b(?:squashed|dented|scratched|torn|leaking)\b"
     r"|\b(?:nothing|no) (?:back|reply|response|answer)\b|\bnobody (?:has )?(?:replied|answered|responded|helped)\b|\bhasn'?t moved\b"
     r"|\bnever (?:shows?|showed) up\b|\bnever got\b|\bdidn'?t (?:get|receive|arrive)\b|\bdone with you\b|\bsomeone (?:is )?in my\b"
@@ -125,6 +127,7 @@ class ToneReader:
         from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
         self.analyzer = SentimentIntensityAnalyzer()
+        self.analyzer.lexicon.update(_LEXICON)
 
     def read(self, text: str) -> Tone:
         sentiment, score = _sentiment(self.analyzer, text)
