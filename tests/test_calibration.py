@@ -58,3 +58,13 @@ def test_index_round_trip(tmp_path):
     emb, labels = load_index(tmp_path)
     np.testing.assert_allclose(emb, TRAIN, atol=1e-3)
     assert labels.tolist() == TRAIN_Y.tolist() and load_index(tmp_path / "none") is None
+
+
+def test_a_confident_prediction_skips_the_nearest_neighbour_test():
+    from pipeline.nlu.classifier import IntentClassifier
+
+    clf = IntentClassifier("unused", oos_confident=0.9)
+    clf.threshold, clf.oos_threshold = 0.7, 0.65
+    assert [clf.decide(c, k) for c, k in ((0.93, 0.5), (0.85, 0.5), (0.85, 0.7), (0.6, 0.9))] == [True, False, True, False]
+    clf.oos_confident = None  # the shipped rule: both tests always
+    assert clf.decide(0.93, 0.5) is False

@@ -96,6 +96,7 @@ class IntentClassifier:
         max_length: int = 128,
         num_threads: int | None = None,
         runtime: str = "torch",
+        oos_confident: float | None = None,
     ) -> None:
         check_param("IntentClassifier", "top_k", top_k, isinstance(top_k, int) and top_k >= 1, "an int >= 1")
         check_param("IntentClassifier", "batch_size", batch_size, isinstance(batch_size, int) and batch_size >= 1, "an int >= 1")
@@ -106,6 +107,7 @@ class IntentClassifier:
         self.max_length = max_length
         self.num_threads = num_threads
         self.runtime = runtime  # requested: auto | onnx-int8 | onnx | torch (pipeline.onnx_runtime)
+        self.oos_confident = oos_confident  # a confidence this high skips the nearest-neighbour test
         self.runtime_used: str | None = None  # what warm_up chose
         self._model: Any = None
         self._tokenizer: Any = None
@@ -210,9 +212,10 @@ class IntentClassifier:
 
     def decide(self, confidence: float, oos_score: float | None, threshold: float | None = None) -> bool:
         """The in-scope decision: the confidence reaches the threshold, and the message is near enough to the
-        training messages (when the model has an out-of-scope index)."""
+        training messages (when the model has an out-of-scope index) or its confidence reaches ``oos_confident``."""
         cut = self.threshold if threshold is None else threshold
-        near_enough = oos_score is None or self.oos_threshold is None or oos_score >= self.oos_threshold
+        near_enough = (oos_score is None or self.oos_threshold is None or oos_score >= self.oos_threshold
+                       or (self.oos_confident is not None and confidence >= self.oos_confident))
         return (cut is None or confidence >= cut) and near_enough
 
     def scores(self, messages: Sequence[str]) -> tuple[np.ndarray, np.ndarray | None]:

@@ -42,6 +42,7 @@ class NLUConfig(StageConfig):
     batch_size: int = field(default=16, metadata={"help": "Messages per forward pass (small length-sorted batches are fastest on CPU)."})
     max_length: int = field(default=128, metadata={"help": "Tokens per message seen by the classifier."})
     threshold: float | None = field(default=None, metadata={"help": "Out-of-scope confidence threshold; unset = the one stored with the model."})
+    oos_confident: float | None = field(default=0.9, metadata={"help": "A confidence at least this high skips the nearest-neighbour out-of-scope test (chosen on dev with experiments/oos_rule.py); unset = both tests always."})
     slot_model: str | None = field(default=None, metadata={"help": "Learned entity (slot) model folder from training.finetune_slots, merged with the patterns; unset = patterns only."})
     entity_min_confidence: float = field(default=0.5, metadata={"help": "Learned entities under this confidence are dropped."})
     runtime: str = field(default="auto", metadata={"help": "auto | onnx-int8 | onnx | torch (pipeline.onnx_runtime). auto: the fastest ONNX export of the model that passed its parity check, else torch."})
@@ -56,8 +57,9 @@ class NLUConfig(StageConfig):
         check_param("NLUConfig", "top_k", self.top_k, self.top_k >= 1, "an int >= 1")
         check_param("NLUConfig", "batch_size", self.batch_size, self.batch_size >= 1, "an int >= 1")
         check_param("NLUConfig", "runtime", self.runtime, self.runtime in RUNTIMES, "one of " + ", ".join(RUNTIMES))
-        if self.threshold is not None:
-            check_param("NLUConfig", "threshold", self.threshold, 0.0 <= self.threshold <= 1.0, "a float in [0, 1] or unset")
+        for name in ("threshold", "oos_confident"):
+            if getattr(self, name) is not None:
+                check_param("NLUConfig", name, getattr(self, name), 0.0 <= getattr(self, name) <= 1.0, "a float in [0, 1] or unset")
         for name in ("entity_min_confidence", "concern_min_confidence"):
             value = getattr(self, name)
             check_param("NLUConfig", name, value, 0.0 <= value <= 1.0, "a float in [0, 1]")
@@ -98,7 +100,7 @@ class NLUStage:
 
                 model = str(ensure_default_intent_model(progress=self.progress))
             self.classifier = IntentClassifier(model, top_k=max(cfg.top_k, 3), batch_size=cfg.batch_size, max_length=cfg.max_length,
-                                               runtime=cfg.runtime)
+                                               runtime=cfg.runtime, oos_confident=cfg.oos_confident)
         if hasattr(self.classifier, "warm_up"):
             self.classifier.warm_up()
         if self.slots is None and cfg.slot_model:
