@@ -74,7 +74,16 @@ def test_upset_urgent_customer_is_handed_off_with_the_facts(assistant):
     assert t.tone.urgency == "high" and t.tone.sentiment == "negative" and t.route == "handoff"
     assert t.reply.generator == "handoff" and t.reply.text.startswith("I'm sorry about the trouble with this. ")
     assert "12345" in t.reply.text and "refund" in t.reply.text.lower()
-    assert t.snippets == []
+    # the hand-off also quotes what answers the message in the meantime, from the retrieved snippets
+    said = t.reply.text.split(" In the meantime: ", 1)[1]
+    assert t.snippets and any(said.startswith(s.text.split(". ")[0][:30]) for s in t.snippets)
+    assert t.reply.notes and t.reply.notes[0].startswith("in the meantime ")
+    assistant.stage("nlg").config.handoff_answer = False
+    try:
+        plain = assistant.answer(["I was charged twice for order 12345 and this is the third time I ask!!!"])[0]
+    finally:
+        assistant.stage("nlg").config.handoff_answer = True
+    assert plain.reply.text == t.reply.text.split(" In the meantime: ", 1)[0] and plain.reply.notes == []
 
 
 def test_negative_message_opens_with_an_acknowledgement(assistant):

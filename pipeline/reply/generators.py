@@ -61,6 +61,7 @@ class GeneratorConfig(StageConfig):
     reply_words: int = field(default=90, metadata={"help": "answer_first: most words of policy text (before the closing)."})
     keep_margin: float = field(default=0.15, metadata={"help": "answer_first: a sentence of the best snippet joins when it scores within this of the best."})
     second_threshold: float = field(default=0.45, metadata={"help": "answer_first: a sentence of another snippet joins above this score (chosen on retrieval_dev.yaml)."})
+    handoff_answer: bool = field(default=True, metadata={"help": "A hand-off reply also quotes the policy sentences that answer the message (in the meantime)."})
     min_words: int = field(default=8, metadata={"help": "Guardrails: fewest words in a reply."})
     max_words: int = field(default=250, metadata={"help": "Guardrails: most words in a reply."})
     guardrail_checks: list[str] = field(default_factory=lambda: list(CHECKS), metadata={"help": "Guardrail checks to run (length, numbers, values, placeholders, promises)."})

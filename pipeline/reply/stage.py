@@ -84,8 +84,25 @@ class ReplyStage:
             topic = pred.label if own else turn.context.previous_intent
             upset = turn.tone is not None and turn.tone.sentiment == "negative"
             text = (words.apology() + " " if upset else "") + handoff_reply(topic, words, entities)
-            return Reply(text, "handoff", fallback="handoff_request")
+            meanwhile, notes = self._meanwhile(turn, entities) if self.config.handoff_answer else ("", [])
+            return Reply(text + meanwhile, "handoff", fallback="handoff_request", notes=notes)
         return Reply(handed_off_reply(), "handed_off", fallback="handed_off")
+
+    def _meanwhile(self, turn: Turn, entities: list) -> tuple[str, list[str]]:
+        """" In the meantime: <the policy sentences that answer the message>", when they pass the guardrails."""
+        from pipeline.reply.selection import select_sentences
+        from pipeline.sentences import second_person
+
+        cfg = self.config
+        chosen = select_sentences(turn.query, turn.snippets[: cfg.max_snippets], max_sentences=2,
+                                  keep_margin=cfg.keep_margin, second_threshold=cfg.second_threshold, max_words=50)
+        if not chosen:
+            return "", []
+        text = " In the meantime: " + " ".join(second_person(s.text) for s in chosen)
+        result = self.guardrails.check(text, allowed_values(entities), turn.snippets)
+        if not result.passed:
+            return "", [f"policy sentences left out of the hand-off: {'; '.join(result.details)}"]
+        return text, [f"in the meantime {s.snippet_id}#{s.index}: {s.score:.2f} ({s.why})" for s in chosen]
 
     def _answer(self, turns: list[Turn]) -> None:
         if not turns:

@@ -1,4 +1,5 @@
-"""The retrieval stage: policy snippets for every turn the policy stage routes to an answer.
+"""The retrieval stage: policy snippets for every turn the policy stage routes to an answer, or hands off with an
+in-scope intent (the hand-off reply quotes what answers the message in the meantime).
 
     stage = RetrievalStage(RetrieverConfig())
     turns = stage.run(turns)        # turn.snippets, ranked by intent + cosine (see pipeline.retrieval.retriever)
@@ -32,7 +33,7 @@ class RetrievalStage:
         self.retriever.warm_up()
 
     def run(self, turns: list[Turn]) -> list[Turn]:
-        todo = [t for t in turns if t.route == "answer"]
+        todo = [t for t in turns if t.route == "answer" or (t.route == "handoff" and t.intent is not None and t.intent.in_scope)]
         concerns = [c for t in todo for c in t.concerns]
         if not todo:
             return turns
