@@ -24,7 +24,7 @@ from typing import Sequence
 
 from knowledge_base.phrasing import Phrasing
 from pipeline.nlu.entities import reference as find_reference
-from pipeline.reply.selection import select_sentences, yes_no
+from pipeline.reply.selection import KEEP_MARGIN, SECOND_THRESHOLD, select_sentences, yes_no
 from pipeline.sentences import second_person
 from pipeline.types import Entity, Snippet
 
@@ -36,8 +36,8 @@ NO_POLICY = ("I don't have the policy details for this at hand, so the best next
 class SelectionSettings:
     max_snippets: int = 2
     max_sentences: int = 3
-    keep_margin: float = 0.15
-    second_threshold: float = 0.45
+    keep_margin: float = KEEP_MARGIN
+    second_threshold: float = SECOND_THRESHOLD
     max_words: int = 90
 
 

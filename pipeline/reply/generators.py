@@ -34,6 +34,7 @@ from pipeline.reply.grounded import GroundedGenerator
 from pipeline.reply.guardrails import CHECKS, Guardrails
 from pipeline.hub import load_pretrained, resolve_model
 from pipeline.reply.prompts import DEFAULT_PROMPT_TEMPLATE, check_template, fit_prompt
+from pipeline.reply.selection import KEEP_MARGIN, SECOND_THRESHOLD
 from pipeline.types import Entity, IntentPrediction, Snippet
 
 logger = logging.getLogger(__name__)
@@ -59,8 +60,8 @@ class GeneratorConfig(StageConfig):
     style: str = field(default="answer_first", metadata={"help": "Grounded reply: answer_first (the sentences that answer, the direct answer first) or full (the top snippets whole)."})
     reply_sentences: int = field(default=3, metadata={"help": "answer_first: most sentences of the best snippet."})
     reply_words: int = field(default=90, metadata={"help": "answer_first: most words of policy text (before the closing)."})
-    keep_margin: float = field(default=0.15, metadata={"help": "answer_first: a sentence of the best snippet joins when it scores within this of the best."})
-    second_threshold: float = field(default=0.45, metadata={"help": "answer_first: a sentence of another snippet joins above this score (chosen on retrieval_dev.yaml)."})
+    keep_margin: float = field(default=KEEP_MARGIN, metadata={"help": "answer_first: a sentence of the best snippet joins when it scores within this of the best."})
+    second_threshold: float = field(default=SECOND_THRESHOLD, metadata={"help": "answer_first: a sentence of another snippet joins above this score (chosen on retrieval_dev.yaml)."})
     handoff_answer: bool = field(default=True, metadata={"help": "A hand-off reply also quotes the policy sentences that answer the message (in the meantime)."})
     min_words: int = field(default=8, metadata={"help": "Guardrails: fewest words in a reply."})
     max_words: int = field(default=250, metadata={"help": "Guardrails: most words in a reply."})

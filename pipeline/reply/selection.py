@@ -39,6 +39,10 @@ _CUES: dict[str, tuple[re.Pattern[str], re.Pattern[str]]] = {
 }
 
 
+KEEP_MARGIN = 0.25  # chosen on retrieval_dev.yaml (0.15 before: answer recall 0.826 -> 0.835, median words 57 -> 60)
+SECOND_THRESHOLD = 0.45
+
+
 @dataclass
 class Selected:
     snippet_id: str
@@ -78,8 +82,8 @@ def score_sentences(message: str, snippets: Sequence[Snippet], *, lexical_weight
     return sorted(out, key=lambda s: -s.score)
 
 
-def select_sentences(message: str, snippets: Sequence[Snippet], *, max_sentences: int = 3, keep_margin: float = 0.15,
-                     second_threshold: float = 0.45, max_words: int = 90, **weights: float) -> list[Selected]:
+def select_sentences(message: str, snippets: Sequence[Snippet], *, max_sentences: int = 3, keep_margin: float = KEEP_MARGIN,
+                     second_threshold: float = SECOND_THRESHOLD, max_words: int = 90, **weights: float) -> list[Selected]:
     """The sentences that answer ``message``, in reply order (see the module docstring)."""
     ranked = score_sentences(message, snippets, **weights)
     if not ranked:
