@@ -50,7 +50,8 @@ def test_looks_like_follow_up(text, expected):
     "transfer me to an agent", "the form won't load. agent please", "REAL PERSON", "quiero hablar con un agente por favor",
     "I don't know how to contact a person", "i cant contact an agent", "can you help me to talk with an assistant?",
     "can I talk to a team lead", "I'd rather discuss this with a member of staff", "just transfer me", "put me through please",
-    "quiere hablar con alguien en español",
+    "quiere hablar con alguien en español", "is anyone real there at 11pm?", "can someone real help me get back in",
+    "Could someone from the team call me back about my delivery?",
 ])
 def test_asks_for_person(text):
     assert asks_for_person(text)
@@ -67,6 +68,7 @@ def test_names_person_allows_typos_but_not_mentions():
     "is this a bot?", "my travel agent booked it", "the delivery person left it outside", "human error on my part",
     "your agent told me yesterday that it would ship", "are you a real person? anyway, where is my order",
     "I talked to a person in your chat yesterday", "I don't need an agent, just tell me the fee",
+    "someone from your team already called me yesterday", "I don't need anyone real, just the hours",
     "I can't do the speak-to-someone-on-the-phone thing, is there another way?",
     "I want to put my order on hold", "quiero hablar con respecto a mi pedido", "the employee discount does not work",
 ])

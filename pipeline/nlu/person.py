@@ -26,6 +26,8 @@ _REQUEST = re.compile(
     r"|\b(?:human|agent|person|representative|operator|someone\s+real)s?\s*(?:please|pls|plz|now|asap)\b"
     r"|\b(?:is|are)\s+there\s+(?:a|an|any)\s+" + _PERSON + r"s?\b[^.?!]{0,25}\b(?:talk|speak|chat|help)"
     r"|\b(?:transfer|put|pass)\s+me\s+(?:through|over|on)\b|\bjust\s+transfer\s+me\b"
+    r"|\b(?:some|any)\s*(?:one|body)\s+real\b"
+    r"|\b(?:some|any)\s*(?:one|body)\s+(?:from|on|in)\s+(?:the|your)\s+(?:\w+\s+)?team\b[^.?!]{0,30}\b(?:call|ring|phone|contact|email|help)\b"
     r"|\b(?:hablar|habla)\s+con\s+(?:(?:un|una|el|la)?\s*(?:agente|persona|humano|representante|operador|asesor)|alguien)"
     r"|\bparler\s+(?:à|a|avec)\s+(?:un|une|quelqu'un)?\s*(?:agent|conseiller|conseillère|humain|personne)?",
     re.I,
