@@ -5,7 +5,7 @@
     python -m evaluation.retrieval --num-threads 1 --summary-weight 0   # any retriever setting as a flag
 
 Rows: intent-only lookup (the demo's dictionary: the first snippet of each
-intent in KB order), TF-IDF cosine, BM25, dense only (plain full-text cosine,
+intent in KB order), TF-IDF cosine (the TF-IDF baseline of evaluation.baselines), BM25, dense only (plain full-text cosine,
 and the tuned dense score), intent filter + dense, intent boost + dense, hybrid
 (intent boost + dense + BM25). Intent rows use the
 gold intents; with ``--intent-model`` the intent rows are repeated with the
@@ -35,7 +35,7 @@ from evaluation.ranking import RankingEvaluator, RankingResult
 from pipeline.artifacts import atomic_dir, check_output_dir, library_versions, write_json
 from pipeline.retrieval.embedding import SentenceEncoder
 from pipeline.errors import CliParser, DataError, cli_main
-from pipeline.retrieval.lexical import BM25, TfidfScorer
+from pipeline.retrieval.lexical import BM25
 from pipeline.retrieval.retriever import Retriever, RetrieverConfig, document_text
 from pipeline.utils import setup_logging
 
@@ -79,6 +79,14 @@ def intent_lookup(kb: Any, intents: list[list[str]]) -> list[list[str]]:
     return rankings
 
 
+def tfidf_rankings(kb: Any, messages: list[str]) -> list[list[str]]:
+    """The TF-IDF baseline of ``evaluation.baselines`` (the same retriever and featuriser, so one number)."""
+    from evaluation.baseline_retrieval import FeatureRetriever
+    from training.text_features import BowFeaturizer
+
+    return FeatureRetriever(featurizer=BowFeaturizer(kind="tfidf", ngram_range=(1, 2))).fit(kb.snippets).rank(messages)
+
+
 def lexical_rankings(scorer: Any, kb: Any, messages: list[str]) -> list[list[str]]:
     ids = [s.id for s in kb.snippets]
     scores = scorer.fit([document_text(s) for s in kb.snippets]).score(messages)
@@ -115,7 +123,7 @@ def compare(kb: Any, config: RetrieverConfig, encoder: Any, cache_dir: str, mess
     hybrid_name = f"hybrid (boost + dense + BM25 w={hybrid_weight:g})"
     runs = [
         ("intent-only lookup", "gold", intent_lookup(kb, gold_intents)),
-        ("TF-IDF cosine", "-", lexical_rankings(TfidfScorer(), kb, messages)),
+        ("TF-IDF cosine (1-2-grams)", "-", tfidf_rankings(kb, messages)),
         ("BM25", "-", lexical_rankings(BM25(), kb, messages)),
         ("dense only, full text (plain)", "-", plain(none)),
         ("dense only", "-", dense(none)),

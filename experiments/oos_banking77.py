@@ -99,10 +99,13 @@ def score_model(model_dir: Path, data_folder: Path, test_texts: list[str], test_
         rows[name] = {"auroc": float(roc_auc_score(known, test_score)), "threshold": threshold,
                       "threshold_from": "calibration.json" if stored is not None else "keep 95% of validation",
                       "in_scope_accuracy": float((correct & kept)[known].mean()), "oos_recall": float((~kept)[~known].mean())}
-    both = (probs.max(axis=1) >= calibration["threshold"]) & (scores[f"kNN (k={stored_k})"][0] >= calibration["oos"]["threshold"])
-    rows["confidence and kNN (the shipped rule)"] = {
-        "auroc": None, "threshold": None, "threshold_from": "calibration.json",
-        "in_scope_accuracy": float((correct & both)[known].mean()), "oos_recall": float((~both)[~known].mean())}
+    knn_stored = scores[f"kNN (k={stored_k})"][0]
+    for name, confident in (("confidence and kNN (the rule before nlu.oos_confident)", None),
+                            ("confidence and kNN, 0.9 skips kNN (the shipped rule)", 0.9)):
+        clf.oos_confident = confident  # IntentClassifier.decide is the one in-scope rule
+        kept = np.array([clf.decide(float(c), float(k)) for c, k in zip(probs.max(axis=1), knn_stored)])
+        rows[name] = {"auroc": None, "threshold": None, "threshold_from": "calibration.json",
+                      "in_scope_accuracy": float((correct & kept)[known].mean()), "oos_recall": float((~kept)[~known].mean())}
     return {"rows": rows, "known_test": int(known.sum()), "unknown_test": int((~known).sum()),
             "closed_accuracy": float(correct[known].mean())}
 

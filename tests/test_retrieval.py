@@ -16,7 +16,7 @@ import pytest
 from evaluation.ranking import RankingEvaluator, first_relevant_rank, hit_at_k, reciprocal_rank
 from knowledge_base.loader import KnowledgeBase, KnowledgeBaseError
 from pipeline.errors import ConfigError, DataError, NotFittedError
-from pipeline.retrieval.lexical import BM25, TfidfScorer
+from pipeline.retrieval.lexical import BM25
 from pipeline.retrieval.retriever import Retriever, RetrieverConfig, document_text, summary_text
 from pipeline.types import IntentPrediction, Snippet
 from pipeline.retrieval.vector_index import ExactIndex, FaissIndex, faiss_available, make_index
@@ -319,12 +319,14 @@ def test_bm25_matches_the_formula() -> None:
         BM25().score(["x"])
 
 
-def test_tfidf_cosine_ranks_the_matching_document_first() -> None:
-    scorer = TfidfScorer().fit(["refund money", "password reset", "cancel order"])
-    scores = scorer.score(["reset my password"])[0]
-    assert int(np.argmax(scores)) == 1 and scores[1] == pytest.approx(1.0) and scores[0] == 0.0
-    with pytest.raises(NotFittedError):
-        TfidfScorer().score(["x"])
+def test_one_tfidf_retriever_for_both_tables() -> None:
+    from types import SimpleNamespace
+
+    from evaluation.retrieval import tfidf_rankings
+
+    kb = SimpleNamespace(snippets=[Snippet(id=i, intents=["x"], title="", text=t) for i, t in
+                                   (("a", "refund money"), ("b", "password reset"), ("c", "cancel order"))])
+    assert tfidf_rankings(kb, ["reset my password", "cancel it"]) == [["b", "a", "c"], ["c", "a", "b"]]
 
 
 def test_ranking_metrics_on_literal_ranks() -> None:

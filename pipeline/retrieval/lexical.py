@@ -1,12 +1,14 @@
-"""Lexical scorers over a small corpus: Okapi BM25 and TF-IDF cosine (scikit-learn estimators).
+"""Okapi BM25 over a small corpus (a scikit-learn style estimator), mixed into retrieval by ``lexical_weight``.
 
     from pipeline.retrieval.lexical import BM25
     bm25 = BM25().fit(["Refunds take 5 days.", "Reset your password from the login page."])
     bm25.score(["how long does a refund take"])   # (1, 2) array, higher is better
 
-Both share one analyzer: lowercase word tokens, English stop words removed and a
-light suffix stripper ("refunds", "refunded" -> "refund"), so that the baselines
-are not handicapped by plural forms.
+Its analyzer: lowercase word tokens, English stop words removed and a light
+suffix stripper ("refunds", "refunded" -> "refund"), so that plural forms match.
+The TF-IDF retrieval baseline is :class:`evaluation.baseline_retrieval.FeatureRetriever`
+over :class:`training.text_features.BowFeaturizer` (one TF-IDF retriever for
+``evaluation.retrieval`` and ``evaluation.baselines``).
 """
 from __future__ import annotations
 
@@ -14,8 +16,7 @@ import re
 from typing import Callable, Sequence
 
 import numpy as np
-from scipy import sparse
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer, TfidfVectorizer
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
 
 from pipeline.errors import NotFittedError, check_param
 
@@ -105,40 +106,3 @@ class BM25:
         q = self.vectorizer_.transform(_check_texts("BM25.score", queries))
         q.data[:] = 1.0
         return np.asarray((q @ self.weights_.T).todense(), dtype=np.float64)
-
-
-class TfidfScorer:
-    """TF-IDF (sublinear tf, L2-normalised) cosine similarity between queries and documents."""
-
-    def __init__(self, *, ngram_range: tuple[int, int] = (1, 1), sublinear_tf: bool = True,
-                 stop_words: bool = True, stemming: bool = True) -> None:
-        self.ngram_range = ngram_range
-        self.sublinear_tf = sublinear_tf
-        self.stop_words = stop_words
-        self.stemming = stemming
-
-    def fit(self, corpus: Sequence[str]) -> "TfidfScorer":
-        corpus = _check_texts("TfidfScorer.fit", corpus)
-        if not corpus:
-            raise ValueError("TfidfScorer.fit needs at least one document. Got an empty corpus.")
-        analyzer = _analyzer(self.stop_words, self.stemming)
-        lo, hi = self.ngram_range
-
-        def grams(text: str) -> list[str]:
-            toks = analyzer(text)
-            return [" ".join(toks[i:i + n]) for n in range(lo, hi + 1) for i in range(len(toks) - n + 1)]
-
-        self.vectorizer_ = TfidfVectorizer(analyzer=grams, sublinear_tf=self.sublinear_tf)
-        try:
-            self.doc_vectors_ = self.vectorizer_.fit_transform(corpus).tocsr()
-        except ValueError:
-            raise ValueError("TfidfScorer.fit found no words in the corpus (empty or only stop words).") from None
-        self.vocab_ = self.vectorizer_.vocabulary_
-        return self
-
-    def score(self, queries: Sequence[str]) -> np.ndarray:
-        """Cosine similarities, shape ``(len(queries), n_docs)``, in [0, 1]."""
-        if not hasattr(self, "doc_vectors_"):
-            raise NotFittedError("This TfidfScorer instance is not fitted yet. Call fit(corpus) first.")
-        q = self.vectorizer_.transform(_check_texts("TfidfScorer.score", queries))
-        return np.asarray(sparse.csr_matrix(q @ self.doc_vectors_.T).todense(), dtype=np.float64)
