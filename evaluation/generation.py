@@ -20,8 +20,10 @@ ranks them with the dense retriever instead). Placeholders in references are
 replaced consistently (:func:`training.generator_data.fill_reference`).
 Scores: ROUGE-L F1 (``rouge_score``, ``use_stemmer=True``; primary metric),
 precision and recall, the guardrail pass rate and which checks fired, and
-reply length. Writes ``metrics.json``, ``table.md`` and ``predictions.jsonl``
-(per-example replies and scores) to ``--output-dir`` (default
+reply length, and milliseconds per reply (wall time of the whole split over its size, on the threads given by
+``SUPPORT_NUM_THREADS``). ``--split validation`` scores the validation split instead, for choosing decoding
+settings (``--config``). Writes ``metrics.json``, ``table.md``, ``samples.md`` (20 messages drawn with ``--seed``,
+every generator's reply to each) and ``predictions.jsonl`` (per-example replies and scores) to ``--output-dir`` (default
 ``runs/generation/<timestamp>``), atomically: a temporary folder renamed into
 place. A folder that is not empty is replaced only with ``--overwrite``
 (checked before any work).
@@ -114,12 +116,26 @@ def score_replies(examples: Sequence[GenerationExample], replies: Sequence[str],
 
 
 def markdown_table(results: dict[str, dict[str, Any]]) -> str:
-    lines = ["| generator | n | ROUGE-L F1 | ROUGE-L P | ROUGE-L R | guardrail pass | mean words | checks fired |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines = ["| generator | n | ROUGE-L F1 | ROUGE-L P | ROUGE-L R | guardrail pass | mean words | ms per reply | checks fired |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for name, agg in results.items():
         fired = ", ".join(f"{k} {v}" for k, v in sorted(agg["checks_fired"].items())) or "none"
+        ms = f"{agg['ms_per_reply']:.1f}" if agg.get("ms_per_reply") is not None else "-"
         lines.append(f"| {name} | {agg['n']} | {agg['rougeL_f']:.4f} | {agg['rougeL_p']:.4f} | {agg['rougeL_r']:.4f} | "
-                     f"{agg['guardrail_pass_rate']:.1%} | {agg['mean_words']:.1f} | {fired} |")
+                     f"{agg['guardrail_pass_rate']:.1%} | {agg['mean_words']:.1f} | {ms} | {fired} |")
+    return "\n".join(lines)
+
+
+def sample_replies(examples: Sequence[GenerationExample], replies: dict[str, list[str]], n: int = 20, seed: int = 42) -> str:
+    """``n`` messages drawn with ``seed`` and every generator's reply to each, for reading (``samples.md``)."""
+    import random
+
+    picks = sorted(random.Random(seed).sample(range(len(examples)), min(n, len(examples))))
+    lines = [f"# {len(picks)} replies per generator (messages drawn with seed {seed})", ""]
+    for number, i in enumerate(picks, start=1):
+        ex = examples[i]
+        lines += [f"## {number}. {ex.message}", "", f"Intent `{ex.intent}`; snippets: {', '.join(s.id for s in ex.snippets)}", ""]
+        lines += [f"**{name}.** {texts[i]}" + "\n" for name, texts in replies.items()]
     return "\n".join(lines)
 
 
@@ -157,7 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=None, help="Seq2seq checkpoint folder or Hub id for the seq2seq generator.")
     p.add_argument("--data", default=None, help="Bitext 4.5k CSV (default: the shared data folder).")
     p.add_argument("--kb", default=None, help="Knowledge-base folder or YAML file (default: the packaged knowledge_base/policies).")
-    p.add_argument("--limit", type=int, default=None, help="Score only the first N held-out examples.")
+    p.add_argument("--split", default="test", choices=("test", "validation"),
+                   help="Split to score: test (held out) or validation (for choosing decoding settings).")
+    p.add_argument("--limit", type=int, default=None, help="Score only the first N examples of the split.")
     p.add_argument("--snippets", default="intent", choices=SNIPPET_SOURCES, help="Where the snippets come from (default: intent).")
     p.add_argument("--top-k", type=int, default=None, help="Snippets per message (default: the generator's max_snippets).")
     p.add_argument("--config", default=None, help="GeneratorConfig YAML (max_snippets, min/max words, seq2seq decoding).")
@@ -198,9 +216,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     kb = load_knowledge_base(args.kb)
     splits = load_generation_splits(args.data, seed=args.seed, snippets=args.snippets, top_k=top_k,
-                                    kb=kb, splits=("train", "test"))
+                                    kb=kb, splits=("train", args.split))
     raw = split_rows(read_bitext_rows(args.data), seed=args.seed)
-    train, test = splits["train"], splits["test"][: args.limit]
+    train, test = splits["train"], splits[args.split][: args.limit]
     replies, seconds = run_generators(names, train, [r["response"] for r in raw["train"]], test, config, args.model,
                                       progress=progress_enabled(args.progress))
 
@@ -212,7 +230,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         seconds["seq2seq+fallback"] = seconds["seq2seq"] + seconds["grounded"]
         names = [*names, "seq2seq+fallback"]
     scored = {name: score_replies(test, replies[name], guardrails) for name in names}
-    results = {name: {**s["aggregate"], "seconds": seconds[name]} for name, s in scored.items()}
+    results = {name: {**s["aggregate"], "seconds": seconds[name],
+                      "ms_per_reply": round(1000 * seconds[name] / max(len(test), 1), 1)} for name, s in scored.items()}
     table = markdown_table(results)
 
     metrics = {
@@ -220,7 +239,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "generators": results,
         "data": str(args.data or bitext_generation_path()),
         "kb": {"root": str(kb.root), "content_hash": kb.content_hash()},
-        "split": {"name": "test", "n": len(test), "train_n": len(train), "seed": args.seed, "limit": args.limit},
+        "split": {"name": args.split, "n": len(test), "train_n": len(train), "seed": args.seed, "limit": args.limit},
         "intents": "gold",
         "snippets": {"source": args.snippets, "top_k": top_k},
         "model": args.model,
@@ -230,9 +249,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     with atomic_dir(out) as tmp:
         write_json(tmp / "metrics.json", metrics)
         (tmp / "table.md").write_text(
-            f"# Reply generation on the Bitext held-out split ({len(test)} messages)\n\n"
+            f"# Reply generation on the Bitext {args.split} split ({len(test)} messages)\n\n"
             f"Gold intents; snippets: {args.snippets} (top {top_k}). ROUGE-L with stemming against the filled references.\n\n"
             + table + "\n", encoding="utf-8")
+        (tmp / "samples.md").write_text(sample_replies(test, {n: replies[n] for n in names}, seed=args.seed), encoding="utf-8")
         with open(tmp / "predictions.jsonl", "w", encoding="utf-8") as fh:
             for i, ex in enumerate(test):
                 row = {"message": ex.message, "intent": ex.intent, "reference": ex.reference,
@@ -243,7 +263,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(metrics, indent=2, default=str))
         return 0
     print(table)
-    print(f"Wrote {out / 'metrics.json'}, {out / 'table.md'} and {out / 'predictions.jsonl'}")
+    print(f"Wrote {out / 'metrics.json'}, {out / 'table.md'}, {out / 'samples.md'} and {out / 'predictions.jsonl'}")
     return 0
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 
 import pytest
 
@@ -84,8 +85,18 @@ def test_cli_writes_metrics_table_and_predictions(tmp_path, capsys):
     assert main(["--data", str(data), "--kb", str(tmp_path / "kb.yaml"), "--output-dir", str(out), "--overwrite",
                  "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == json.loads((out / "metrics.json").read_text())
-    assert sorted(p.name for p in out.iterdir()) == ["metrics.json", "predictions.jsonl", "table.md"]
+    assert sorted(p.name for p in out.iterdir()) == ["metrics.json", "predictions.jsonl", "samples.md", "table.md"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["kb.yaml", "pairs.csv", "run"]  # no temporary folder left
+    samples = (out / "samples.md").read_text()
+    assert samples.count("\n## ") == 2 and samples.count("**grounded.**") == 2 and samples.count("**retrieval.**") == 2
+    assert metrics["generators"]["grounded"]["ms_per_reply"] >= 0
+    assert main(["--data", str(data), "--kb", str(tmp_path / "kb.yaml"), "--output-dir", str(tmp_path / "val"),
+                 "--split", "validation", "--json"]) == 0
+    val = json.loads(capsys.readouterr().out)
+    assert val["split"]["name"] == "validation" and val["split"]["n"] == 2
+    val_rows = [json.loads(line)["message"] for line in (tmp_path / "val" / "predictions.jsonl").read_text().splitlines()]
+    assert not set(val_rows) & {r["message"] for r in rows}  # another split's messages
+    shutil.rmtree(tmp_path / "val")
     assert main(["--generators", "grounded,gpt"]) == 2
     assert "The '--generators' option must list names from grounded, retrieval, seq2seq" in capsys.readouterr().err
     (tmp_path / "broken.csv").write_text('instruction,intent,response\n"an unclosed quote,x,y\n')
