@@ -23,7 +23,7 @@ Protocol: logistic regression's C is chosen per row and data set from
 training split at that C is scored once on test. Seed 42 unless ``--seed``.
 
 Writes ``metrics.json`` (every number, the C search, word-vector coverage),
-``table.md`` and ``config.yaml`` into ``--output-dir`` (default
+``table.md`` and ``resolved_config.json`` into ``--output-dir`` (default
 ``runs/baselines/<timestamp>``), plus ``models/<row>-<data>/`` with ``--save-models``.
 """
 from __future__ import annotations
@@ -39,12 +39,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Sequence
 
-import yaml
-
 from evaluation.baseline_rows import REPO_ROOT, Method, build_methods, resolve_path, vector_artifacts, vectors_info
 from evaluation.baseline_table import format_table, notes
 from evaluation.baselines_config import METHODS, WEIGHTINGS, BaselinesConfig  # noqa: F401  (the CLI's config, importable from here)
-from pipeline.artifacts import atomic_dir, check_output_dir, library_versions, read_json, write_json
+from pipeline.artifacts import atomic_dir, check_output_dir, library_versions, read_json, write_json, write_resolved_config
 from pipeline.errors import CliParser, ConfigError, ModelLoadError, cli_main
 
 logger = logging.getLogger(__name__)
@@ -284,8 +282,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         table = format_table(rows, config.datasets, config.retrieval, markdown=True)
         write_json(tmp / "metrics.json", metrics)
         (tmp / "table.md").write_text(table + "\n" + notes(config, metrics), encoding="utf-8")
-        (tmp / "config.yaml").write_text(yaml.safe_dump({**config.to_dict(), "vectors_used": {k: str(v) for k, v in
-                                                          vectors.items()}}, sort_keys=False), encoding="utf-8")
+        write_resolved_config(tmp, {**config.to_dict(), "vectors_used": {k: str(v) for k, v in vectors.items()}})
     if args.json:
         print(json.dumps(metrics, indent=2, default=str))
         return 0

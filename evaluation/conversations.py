@@ -13,7 +13,7 @@ Metrics (primary: turn intent accuracy): turn intent accuracy; clarification res
 of the offered topics resolved to it); ignored clarifications read as new messages; entity carry-over accuracy
 (every expected order/invoice number in the reply, no replaced or expired one); hand-off precision and recall
 (near misses are the negatives); handed-off behaviour. Writes ``turns.jsonl`` (one record per turn, with the stage
-at fault), ``metrics.json``, ``report.md`` and ``resolved_config.yaml`` into the output folder.
+at fault), ``metrics.json``, ``report.md`` and ``resolved_config.json`` into the output folder.
 """
 from __future__ import annotations
 
@@ -24,9 +24,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from pipeline.artifacts import atomic_dir, check_output_dir, library_versions, write_json
+from pipeline.artifacts import atomic_dir, check_output_dir, library_versions, write_json, write_resolved_config
 from pipeline.errors import CliParser, cli_main
 from pipeline.utils import setup_logging
 
@@ -209,9 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     with atomic_dir(out) as tmp:
         write_json(tmp / "metrics.json", metrics)
         (tmp / "report.md").write_text(render_report(metrics, records, args.part), encoding="utf-8")
-        (tmp / "resolved_config.yaml").write_text(yaml.safe_dump(
-            {"respond": config.to_dict(), "conversation_set": args.conversation_set, "part": args.part}, sort_keys=False),
-            encoding="utf-8")
+        write_resolved_config(tmp, {"respond": config.to_dict(), "conversation_set": args.conversation_set,
+                                    "part": args.part})
         with open(tmp / "turns.jsonl", "w", encoding="utf-8") as fh:
             for rec in records:
                 fh.write(json.dumps(rec, ensure_ascii=False) + "\n")

@@ -10,7 +10,7 @@ writes, atomically (a temporary folder renamed into place), into ``--output-dir`
 * ``intent_report.json``: per intent precision/recall/F1/support and the intents it is most confused with
 * ``errors.json``: misclassified messages (gold, pred, confidence, top-3), most confident first
 * ``confusion_matrix.png``, ``reliability_diagram.png``, ``per_intent_f1.png``, ``confidence_histogram.png``
-* ``eval_config.json``: the resolved settings of this run
+* ``resolved_config.json``: the resolved settings of this run
 * with ``--slot-model``: ``entities`` in metrics.json (span precision/recall/F1 per entity type,
   exact span and type; intent accuracy of a joint model), ``entity_report.json`` and
   ``entity_errors.json`` (see :mod:`evaluation.slot_eval`); ``--model`` may then be left out
@@ -20,7 +20,7 @@ numbers masked unless ``--keep-pii``.
 
 The split is rebuilt from ``--data`` with ``--seed``, ``--validation-size``,
 ``--test-size`` and ``--max-per-label``; those not given are read from the
-model's ``training_config.json`` (else 42, 0.1, 0.1, none), so a split carved
+model's ``resolved_config.json`` (else 42, 0.1, 0.1, none), so a split carved
 at training time (e.g. Bitext's test split) is the same held-out one here.
 """
 from __future__ import annotations
@@ -38,7 +38,8 @@ from typing import Any, Protocol, Sequence
 import numpy as np
 
 from evaluation.metrics import ClassificationEvaluation, evaluate_classification
-from pipeline.artifacts import atomic_dir, check_output_dir, library_versions, training_config, write_json
+from pipeline.artifacts import (RESOLVED_CONFIG, atomic_dir, check_output_dir, library_versions, training_config, write_json,
+                                write_resolved_config)
 from pipeline.config import StageConfig
 from pipeline.errors import CliParser, ConfigError, check_param, cli_main
 from pipeline.utils import progress_enabled
@@ -47,7 +48,7 @@ logger = logging.getLogger(__name__)
 
 SPLIT_NAMES = ("test", "validation", "train")
 OUTPUT_FILES = (
-    "metrics.json", "intent_report.json", "errors.json", "eval_config.json",
+    "metrics.json", "intent_report.json", "errors.json", RESOLVED_CONFIG,
     "confusion_matrix.png", "reliability_diagram.png", "per_intent_f1.png", "confidence_histogram.png",
 )
 
@@ -131,7 +132,7 @@ def write_report(evaluation: ClassificationEvaluation, folder: Path, metrics: di
 
         errors = [{**e, "message": mask_pii(e["message"])} if isinstance(e, dict) and "message" in e else e for e in errors]
     write_json(folder / "errors.json", errors)
-    write_json(folder / "eval_config.json", config)
+    write_resolved_config(folder, config)
     cm = evaluation.confusion
     plots.plot_confusion_matrix(cm["labels"], cm["matrix"], folder / "confusion_matrix.png")
     plots.plot_reliability_diagram(evaluation.bins, folder / "reliability_diagram.png", ece=metrics["ece"])
@@ -158,7 +159,7 @@ def evaluate_model(
 
     ``classifier`` is any object with ``labels`` and ``run`` (see :class:`Classifier`);
     ``meta`` is merged into metrics.json (model, data, seed, load timings),
-    ``config`` is written as eval_config.json and ``extra_json`` (file name -> data)
+    ``config`` is written as resolved_config.json and ``extra_json`` (file name -> data)
     beside it. Returns the evaluation and the metrics.
     """
     texts, gold = list(split.texts), list(split.labels)
@@ -214,7 +215,7 @@ def fill_split_settings(args: argparse.Namespace, config: NLUEvalConfig) -> dict
                 taken[key] = value
             setattr(config if key == "seed" else args, key, value)
     if taken:
-        logger.info("Split settings from the model's training_config.json: %s", taken)
+        logger.info("Split settings from the model's resolved config: %s", taken)
     if trained.get("data") not in (None, args.data):
         logger.warning("The model was trained on %r; evaluating on %r.", trained["data"], args.data)
     return taken
@@ -326,7 +327,7 @@ def _slots_only(config: NLUEvalConfig) -> int:
         for name, data in files.items():
             write_json(tmp / name, data)
         write_json(tmp / "metrics.json", {"entities": scores, "versions": library_versions()})
-        write_json(tmp / "eval_config.json", config.to_dict())
+        write_resolved_config(tmp, config.to_dict())
     extra = f"  intent accuracy {scores['intent_accuracy']:.4f}" if "intent_accuracy" in scores else ""
     print(f"{config.split}: span P {scores['precision']:.4f}  R {scores['recall']:.4f}  F1 {scores['f1']:.4f}{extra}  "
           f"n={scores['n']}\n{format_span_report(scores)}\nwrote {config.output_dir}")

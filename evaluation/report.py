@@ -95,7 +95,7 @@ def render(metrics: dict[str, Any], name: str, figures: list[str]) -> str:
     lines += ["", "Reasons: " + (", ".join(f"{k} {v}" for k, v in e2e["fault_reasons"].items()) or "none"), ""]
     lines += ["## Plots", ""] + [f"![{f[:-4].replace('_', ' ')}]({f})" for f in figures]
     lines += ["", "Per-example traces: [predictions.jsonl](predictions.jsonl); settings: "
-              "[resolved_config.yaml](resolved_config.yaml).", ""]
+              "[resolved_config.json](resolved_config.json).", ""]
     return "\n".join(lines)
 
 

@@ -12,7 +12,7 @@ gold intents; with ``--intent-model`` the intent rows are repeated with the
 classifier's predictions. A hit is any gold snippet; MRR uses the first gold
 snippet's rank. The index build time is measured cold (empty cache) and warm
 (a second start that reads the cache). Writes ``metrics.json``, ``table.md``,
-``per_example.jsonl`` and ``config.yaml`` into the output folder. A folder that
+``per_example.jsonl`` and ``resolved_config.json`` into the output folder. A folder that
 is not empty is replaced only with ``--overwrite`` (checked before any work).
 """
 from __future__ import annotations
@@ -29,10 +29,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
-import yaml
 
 from evaluation.ranking import RankingEvaluator, RankingResult
-from pipeline.artifacts import atomic_dir, check_output_dir, library_versions, write_json
+from pipeline.artifacts import atomic_dir, check_output_dir, library_versions, write_json, write_resolved_config
 from pipeline.retrieval.embedding import SentenceEncoder
 from pipeline.errors import CliParser, DataError, cli_main
 from pipeline.retrieval.lexical import BM25
@@ -223,9 +222,9 @@ def main(argv: list[str] | None = None) -> int:
     with atomic_dir(out) as tmp:
         write_json(tmp / "metrics.json", metrics)
         (tmp / "table.md").write_text(format_table(rows, markdown=True), encoding="utf-8")
-        (tmp / "config.yaml").write_text(yaml.safe_dump(
-            {"retriever": config.to_dict(), "hybrid_weight": hybrid_weight, "kb": str(kb.root),
-             "retrieval_set": args.retrieval_set, "part": args.part, "intent_model": args.intent_model}, sort_keys=False), encoding="utf-8")
+        write_resolved_config(tmp, {"retriever": config.to_dict(), "hybrid_weight": hybrid_weight, "kb": str(kb.root),
+                                    "retrieval_set": args.retrieval_set, "part": args.part,
+                                    "intent_model": args.intent_model})
         with open(tmp / "per_example.jsonl", "w", encoding="utf-8") as fh:
             for i, ex in enumerate(examples):
                 line = {"message": ex.message, "kind": ex.kind, "gold_intents": gold_intents[i], "gold_snippets": gold_ids[i],

@@ -11,7 +11,7 @@
 
 Writes a run folder ``<output-dir>/<YYYYmmdd-HHMMSS>-<config name>`` (or ``--run-dir``) holding
 ``predictions.jsonl`` (one line per example, streamed), ``metrics.json``, ``report.md`` with its
-PNG plots, and ``resolved_config.yaml``. An existing folder is refused unless ``--resume``
+PNG plots, and ``resolved_config.json``. An existing folder is refused unless ``--resume``
 (continue after the last complete line; the config must be the same) or ``--overwrite``.
 ``--compare A.yaml B.yaml ...`` runs each config on the test set of the first one and writes
 ``compare.md`` / ``compare.json`` side by side. Flags override the YAML keys of :class:`EvalRunConfig`.
@@ -34,8 +34,8 @@ from typing import Any, Sequence
 from evaluation.run_config import DATA_KEYS, ENGINES, SECTION_KEYS, EvalRunConfig, resolve_config  # noqa: F401  (importable from here)
 from evaluation.run_data import load_examples
 from evaluation.run_loop import Runner, complete_lines, runner_for, stream_predictions
-from pipeline.artifacts import check_folder_path, library_versions, read_json, write_json
-from pipeline.config import read_yaml
+from pipeline.artifacts import (check_folder_path, library_versions, read_json, read_resolved_config, write_json,
+                                write_resolved_config)
 from pipeline.errors import CliParser, ConfigError, check_param, cli_main
 
 logger = logging.getLogger(__name__)
@@ -45,8 +45,7 @@ def check_run_dir(run_dir: Path, config: EvalRunConfig, *, resume: bool, overwri
     check_folder_path(run_dir, "--run-dir")  # not empty, not a file, not under a file
     if run_dir.is_dir() and any(run_dir.iterdir()):
         if resume:
-            saved = run_dir / "resolved_config.yaml"
-            old = read_yaml(saved) if saved.is_file() else {}
+            old = read_resolved_config(run_dir)  # resolved_config.json, or resolved_config.yaml in older run folders
             now = {k: v for k, v in config.to_dict().items() if k != "progress"}
             diff = sorted(k for k in now if old.get(k) != now[k])
             if diff:
@@ -111,7 +110,7 @@ def run_evaluation(config: EvalRunConfig, run_dir: str | Path, *, resume: bool =
     if shard is not None:
         write_shard_info(run_dir, shard, first, stop, n_total=len(examples), config=config, data_hash=data_meta["hash"],
                          labels=labels)
-    config.save(run_dir / "resolved_config.yaml")
+    write_resolved_config(run_dir, config.to_dict())
     if start:
         logger.info("Resuming %s after %d of %d examples.", run_dir, start, len(todo))
     start = min(start, len(todo))

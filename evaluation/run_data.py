@@ -6,7 +6,7 @@ Sources (the ``data`` key of an evaluation config):
 
 * a preset (``bitext``, ``banking77``, ``atis``) or a CSV/TSV/JSON file or folder read by
   :func:`training.data.load_intent_data`; the split is carved with the seed and sizes of the
-  model's ``training_config.json`` (as :mod:`evaluation.nlu` does), so it is the held-out one;
+  model's ``resolved_config.json`` (as :mod:`evaluation.nlu` does), so it is the held-out one;
 * ``retrieval-set`` (or a ``.yaml`` file): the labelled set of :mod:`knowledge_base.loader`, with
   gold snippet ids (first listed intent is the gold intent);
 * a ``.jsonl`` file of ready examples, one object a line: ``message``, ``intent`` and optionally

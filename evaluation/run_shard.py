@@ -18,13 +18,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from pipeline.artifacts import atomic_dir, check_folder_path, library_versions, read_json, write_json
-from pipeline.config import read_yaml
+from pipeline.artifacts import (RESOLVED_CONFIG, atomic_dir, check_folder_path, library_versions, read_json,
+                                read_resolved_config, resolved_config_path, write_json, write_resolved_config)
 from pipeline.errors import ConfigError, check_param
 
 logger = logging.getLogger(__name__)
@@ -99,7 +98,7 @@ def _line_count(path: Path) -> int:
 
 
 def _config_diff(a: Path, b: Path) -> list[str]:
-    old, new = read_yaml(a / "resolved_config.yaml"), read_yaml(b / "resolved_config.yaml")
+    old, new = read_resolved_config(a), read_resolved_config(b)
     return sorted(k for k in set(old) | set(new) if k != "progress" and old.get(k) != new.get(k))
 
 
@@ -194,11 +193,17 @@ def merge_runs(dirs: Sequence[str | Path], run_dir: str | Path, *, overwrite: bo
         raise ConfigError(f"The merged run folder {str(run_dir)!r} already exists. Pass --overwrite to replace it, "
                           "or another --run-dir.")
     first_dir, first = shards[0]
-    config = EvalRunConfig.from_dict(read_yaml(first_dir / "resolved_config.yaml"), source=str(first_dir))
+    saved = read_resolved_config(first_dir)  # resolved_config.yaml in older shard folders
+    if not saved:
+        found = resolved_config_path(first_dir)
+        what = f"its {found.name} is unreadable" if found else f"it has no {RESOLVED_CONFIG}"
+        raise ConfigError(f"Cannot merge {str(first_dir)!r}: {what}. Rerun the shard with --overwrite --run-dir "
+                          f"{first_dir} (same shard flags), then merge.")
+    config = EvalRunConfig.from_dict(saved, source=str(first_dir))
     shard_metrics = [read_json(d / "metrics.json") if (d / "metrics.json").is_file() else {} for d, _ in shards]
     with atomic_dir(run_dir) as tmp:  # a shard that fails to merge leaves an earlier merged run as it was
         n = concatenate(shards, tmp / "predictions.jsonl")
-        shutil.copyfile(first_dir / "resolved_config.yaml", tmp / "resolved_config.yaml")
+        write_resolved_config(tmp, saved)
         metrics, cols = compute_metrics(tmp / "predictions.jsonl", first["labels"], config.n_bins)
         head = shard_metrics[0]
         metrics.update(name=config.name, complete=n == first["n_total"], model=head.get("model"),

@@ -1,9 +1,12 @@
-"""Artifact folders: atomic writes, library versions, model cards, JSON helpers.
+"""Artifact folders: atomic writes, library versions, model cards, JSON helpers, the resolved config.
 
 A saved component is a folder (``config.json``, ``model.safetensors``, label
-maps and metrics as JSON, a ``README.md`` model card). It is written into a
-temporary sibling folder and renamed into place, so an interrupted run never
-leaves a half-written model where a good one used to be.
+maps and metrics as JSON, ``resolved_config.json``, a ``README.md`` model card).
+It is written into a temporary sibling folder and renamed into place, so an
+interrupted run never leaves a half-written model where a good one used to be.
+Every model and run folder keeps its resolved settings in ``resolved_config.json``
+(:func:`write_resolved_config`); :func:`read_resolved_config` also reads the
+names older folders used (:data:`LEGACY_RESOLVED_CONFIGS`).
 """
 from __future__ import annotations
 
@@ -16,6 +19,8 @@ from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
+
+import yaml
 
 from pipeline.errors import ConfigError, DataError, ModelLoadError, first_line
 
@@ -200,7 +205,7 @@ def write_model_card(
         "## Metrics",
         _table(flat_metrics) if flat_metrics else "(none recorded)",
         "## Training configuration",
-        f"Seed: {config.get('seed', 'n/a')}. The full resolved configuration is in `training_config.json`.",
+        f"Seed: {config.get('seed', 'n/a')}. The full resolved configuration is in `resolved_config.json`.",
         "```json\n" + json.dumps(config, indent=2, default=str) + "\n```",
         "## Library versions",
         _table(library_versions()),
@@ -212,11 +217,48 @@ def write_model_card(
     Path(folder, "README.md").write_text("\n\n".join(parts) + "\n", encoding="utf-8")
 
 
-def training_config(model_dir: str | Path) -> dict:
-    """The model folder's training_config.json as a dict ({} when absent or unreadable)."""
-    path = Path(model_dir) / "training_config.json"
+RESOLVED_CONFIG = "resolved_config.json"
+"""The file name of the resolved config in every model and run folder."""
+
+LEGACY_RESOLVED_CONFIGS = ("training_config.json", "eval_config.json", "resolved_config.yaml", "config.yaml")
+"""Names older folders gave the resolved config (model folders, NLU reports, run folders, baseline/retrieval runs);
+read, never written. Hugging Face's ``config.json`` is not one of them."""
+
+
+def write_resolved_config(folder: str | os.PathLike[str], config: dict[str, Any]) -> Path:
+    """Write ``config`` as ``folder/resolved_config.json`` (atomically, via :func:`write_json`); returns its path."""
+    path = Path(folder) / RESOLVED_CONFIG
+    write_json(path, config)
+    return path
+
+
+def resolved_config_path(folder: str | os.PathLike[str]) -> Path | None:
+    """The folder's resolved config file: ``resolved_config.json``, else the first legacy name present, else ``None``."""
+    for name in (RESOLVED_CONFIG, *LEGACY_RESOLVED_CONFIGS):
+        path = Path(folder) / name
+        if path.is_file():
+            return path
+    return None
+
+
+def read_resolved_config(folder: str | os.PathLike[str]) -> dict[str, Any]:
+    """The folder's resolved config as a dict ({} when absent or unreadable).
+
+    The file is the one :func:`resolved_config_path` finds; a legacy ``.yaml`` file is read as YAML, the rest as JSON.
+    """
+    path = resolved_config_path(folder)
+    if path is None:
+        return {}
     try:
-        data = read_json(path) if path.is_file() else {}
-    except ValueError:
+        if path.suffix == ".yaml":
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        else:
+            data = read_json(path)
+    except (OSError, ValueError, yaml.YAMLError):  # ValueError: DataError, UnicodeDecodeError
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def training_config(model_dir: str | Path) -> dict:
+    """The model folder's resolved training config as a dict ({} when absent or unreadable; see :func:`read_resolved_config`)."""
+    return read_resolved_config(model_dir)

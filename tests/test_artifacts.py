@@ -1,4 +1,4 @@
-"""Atomic writes of artifact files and folders."""
+"""Atomic writes of artifact files and folders; the resolved config's one name and the names it replaced."""
 from __future__ import annotations
 
 import os
@@ -6,7 +6,8 @@ import stat
 
 import pytest
 
-from pipeline.artifacts import atomic_dir, atomic_write, write_json
+from pipeline.artifacts import (atomic_dir, atomic_write, read_resolved_config, resolved_config_path, training_config,
+                                write_json, write_resolved_config)
 
 
 @pytest.fixture
@@ -44,3 +45,35 @@ def test_atomic_write_failure_keeps_the_old_file_and_leaves_no_temp_file(tmp_pat
         atomic_write(target, write)
     assert target.read_text() == "old\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus.txt"]
+
+
+def test_resolved_config_has_one_name_and_older_folders_still_read(tmp_path):
+    new = tmp_path / "new"
+    assert write_resolved_config(new, {"seed": 7, "labels": ["a", "b"]}) == new / "resolved_config.json"
+    assert sorted(p.name for p in new.iterdir()) == ["resolved_config.json"]
+    assert read_resolved_config(new) == {"seed": 7, "labels": ["a", "b"]}
+    assert training_config(new) == {"seed": 7, "labels": ["a", "b"]}
+
+    model = tmp_path / "model"  # a model folder written before resolved_config.json
+    model.mkdir()
+    (model / "config.json").write_text('{"model_type": "distilbert"}')  # Hugging Face's, never read as the resolved config
+    (model / "training_config.json").write_text('{"seed": 11}')
+    assert resolved_config_path(model) == model / "training_config.json"
+    assert read_resolved_config(model) == {"seed": 11}
+    run = tmp_path / "run"  # a run folder of evaluation.run written before resolved_config.json
+    run.mkdir()
+    (run / "resolved_config.yaml").write_text("name: tiny\nbatch_size: 2\n")
+    assert read_resolved_config(run) == {"name": "tiny", "batch_size": 2}
+
+    write_resolved_config(model, {"seed": 12})  # both names: the new one wins
+    assert resolved_config_path(model) == model / "resolved_config.json"
+    assert read_resolved_config(model) == {"seed": 12}
+
+    assert resolved_config_path(tmp_path / "missing") is None
+    assert read_resolved_config(tmp_path / "missing") == {}
+    (new / "resolved_config.json").write_text('{"seed": ')  # cut off
+    assert read_resolved_config(new) == {}
+    (run / "resolved_config.yaml").write_text("name: [unclosed\n")
+    assert read_resolved_config(run) == {}
+    (run / "resolved_config.yaml").write_text("- a list, not a mapping\n")
+    assert read_resolved_config(run) == {}

@@ -268,6 +268,7 @@ def test_cli_table_end_to_end(capsys, caplog, tmp_path, monkeypatch):
     model = tmp_path / "intent-model"
     model.mkdir()
     (model / "metrics.json").write_text(json.dumps({"test": {"accuracy": 0.5, "macro_f1": 0.25, "n": 3}, "train_seconds": 12.0}))
+    # the name an older model folder gives its resolved config (training_config.json) is still read
     (model / "training_config.json").write_text(json.dumps({"seed": 42, "validation_size": 0.1, "test_size": 0.1,
                                                             "max_per_label": None, "base_model": "default"}))
     out = tmp_path / "table"
@@ -290,6 +291,7 @@ def test_cli_table_end_to_end(capsys, caplog, tmp_path, monkeypatch):
     assert table.splitlines()[0] == "| method | vectors | BANKING77 acc | BANKING77 macro-F1 | Bitext macro-F1 | fit s (BANKING77) |"
     assert "| fine-tuned transformer (all-MiniLM-L6-v2) | - | 0.5000 | 0.2500 | n/a | 12.0 |" in table
     assert "toy mean + LR" in stdout
+    assert json.loads((out / "resolved_config.json").read_text())["vectors_used"] == {"toy": str(tmp_path / "toy")}
     saved = BaselineClassifier.load(out / "models" / "toy-tf-idf-weighted-lr-banking77")
     assert saved.predict(TEST.texts) == TEST.labels
 

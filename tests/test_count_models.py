@@ -249,7 +249,7 @@ def test_cli_trains_count_models(tmp_path, capsys, method, flags):
     assert capsys.readouterr().out.startswith(f"Saved {method} (12 words x 2) to {out}")
     config = json.loads((out / "config.json").read_text())
     assert config["class"] == {"ppmi": "PPMI", "lsa": "LSA"}[method]
-    assert json.loads((out / "training_config.json").read_text())["method"] == method
+    assert json.loads((out / "resolved_config.json").read_text())["method"] == method
 
 
 @pytest.mark.parametrize("flags,message", [

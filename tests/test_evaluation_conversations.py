@@ -109,6 +109,6 @@ def test_cli_writes_the_run_folder(tmp_path, monkeypatch, capsys, conversations,
     assert main(["--set", str(path), "--part", "all", "--output-dir", str(out), "--json", "-q"]) == 0
     metrics = json.loads(capsys.readouterr().out)
     assert metrics["turns"] == 7 and metrics["part"] == "all"
-    assert sorted(p.name for p in out.iterdir()) == ["metrics.json", "report.md", "resolved_config.yaml", "turns.jsonl"]
+    assert sorted(p.name for p in out.iterdir()) == ["metrics.json", "report.md", "resolved_config.json", "turns.jsonl"]
     assert main(["--set", str(path), "--output-dir", str(out)]) == 2  # not empty, no --overwrite
     assert "is not empty" in capsys.readouterr().err

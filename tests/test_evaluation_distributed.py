@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import yaml
 
 from evaluation import run as evalrun
 from evaluation.run import EvalRunConfig, run_evaluation
@@ -68,7 +69,7 @@ def test_shards_merged_equal_the_single_run(tmp_path, data_file):
     assert [[json.loads(x)["index"] for x in lines] for lines in shard_lines] == [[0, 1], [2, 3], [4, 5, 6]]
     first = json.loads((dirs[0] / "metrics.json").read_text())
     assert first["n"] == 2 and first["complete"] is True and first["shard"] == {"index": 0, "count": 3, "start": 0, "stop": 2}
-    assert sorted(p.name for p in dirs[0].iterdir()) == ["metrics.json", "predictions.jsonl", "resolved_config.yaml", "shard.json"]
+    assert sorted(p.name for p in dirs[0].iterdir()) == ["metrics.json", "predictions.jsonl", "resolved_config.json", "shard.json"]
 
     merged = merge_runs(reversed(dirs), tmp_path / "merged")  # any order on the command line
     assert (tmp_path / "merged" / "predictions.jsonl").read_bytes() == (tmp_path / "single" / "predictions.jsonl").read_bytes()
@@ -79,7 +80,27 @@ def test_shards_merged_equal_the_single_run(tmp_path, data_file):
     report = (tmp_path / "merged" / "report.md").read_text()
     assert report == (tmp_path / "single" / "report.md").read_text().replace(
         f"{single['throughput']['messages_per_s']} messages/s", f"{merged['throughput']['messages_per_s']} messages/s")
-    assert (tmp_path / "merged" / "resolved_config.yaml").read_text() == (tmp_path / "single" / "resolved_config.yaml").read_text()
+    assert (tmp_path / "merged" / "resolved_config.json").read_text() == (tmp_path / "single" / "resolved_config.json").read_text()
+
+
+def test_shard_folders_of_an_older_version_still_merge(tmp_path, data_file):
+    """Shard folders that hold resolved_config.yaml (the name before resolved_config.json) merge as before."""
+    dirs, _ = run_shards(data_file, tmp_path, 2)
+    saved = json.loads((dirs[0] / "resolved_config.json").read_text())
+    for d in dirs:  # what an older version wrote: the same config as YAML, under the old name
+        (d / "resolved_config.yaml").write_text(yaml.safe_dump(json.loads((d / "resolved_config.json").read_text()),
+                                                               sort_keys=False))
+        (d / "resolved_config.json").unlink()
+    merged = merge_runs(dirs, tmp_path / "merged")
+    assert merged["n"] == 7 and merged["complete"] is True
+    assert sorted(p.name for p in (tmp_path / "merged").iterdir() if p.name.startswith("resolved")) == ["resolved_config.json"]
+    assert json.loads((tmp_path / "merged" / "resolved_config.json").read_text()) == saved
+    other = run_shards(data_file, tmp_path / "other", 2, only=1, n_bins=5)[0]  # a new-name folder beside an old one
+    with pytest.raises(ConfigError, match="different configs \\(differ in n_bins\\)"):
+        merge_runs([dirs[0], *other], tmp_path / "out")
+    (dirs[0] / "resolved_config.yaml").unlink()
+    with pytest.raises(ConfigError, match=r"Cannot merge .*shard-0': it has no resolved_config.json. Rerun the shard"):
+        merge_runs(dirs, tmp_path / "out")
 
 
 def test_merge_refuses_mixed_overlapping_missing_or_unfinished_shards(tmp_path, data_file):
@@ -245,7 +266,7 @@ def test_ray_engine_resumes_a_local_run_after_its_last_complete_line(tmp_path, c
     local = json.loads(capsys.readouterr().out)
     expected = (tmp_path / "local" / "predictions.jsonl").read_text()
     (tmp_path / "cut").mkdir()
-    (tmp_path / "cut" / "resolved_config.yaml").write_text((tmp_path / "local" / "resolved_config.yaml").read_text())
+    (tmp_path / "cut" / "resolved_config.json").write_text((tmp_path / "local" / "resolved_config.json").read_text())
     lines = expected.splitlines(keepends=True)  # interrupted after 2 lines, the 3rd cut off
     (tmp_path / "cut" / "predictions.jsonl").write_text("".join(lines[:2]) + lines[2][:10])
     fake_ray(monkeypatch)

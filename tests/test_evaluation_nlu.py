@@ -91,7 +91,7 @@ def test_evaluate_model_writes_the_report_folder(tmp_path):
     report = json.loads((out / "intent_report.json").read_text())
     assert report["get_refund"]["confused_with"] == [{"label": "cancel_order", "count": 1}]
     assert report["change_address"]["support"] == 1
-    assert json.loads((out / "eval_config.json").read_text()) == {"split": "test"}
+    assert json.loads((out / "resolved_config.json").read_text()) == {"split": "test"}
     assert (out / "confusion_matrix.png").read_bytes()[:4] == b"\x89PNG"
 
 
@@ -138,7 +138,7 @@ def test_cli_with_injected_classifier_and_data(tmp_path, monkeypatch, capsys):
     printed = capsys.readouterr().out
     assert printed.startswith("test: accuracy 0.6667  macro-F1 0.5333  ECE ")
     assert "(1 with labels unknown to the model)" in printed
-    config = json.loads((out / "eval_config.json").read_text())
+    config = json.loads((out / "resolved_config.json").read_text())
     assert config["seed"] == 3 and config["split"] == "test" and config["data_args"]["data"] == "toy"
     # a second run into the same folder is refused with one line, exit 2
     rc = nlu.main(["--model", "fake-model", "--data", "toy", "--output-dir", str(out), "--json"])
@@ -201,10 +201,11 @@ def test_cli_rejects_a_bad_split(tmp_path, capsys):
         capsys.readouterr().err
 
 
-def test_split_settings_come_from_the_model_unless_given(tmp_path):
+@pytest.mark.parametrize("name", ["resolved_config.json", "training_config.json"])  # the name older model folders use
+def test_split_settings_come_from_the_model_unless_given(tmp_path, name):
     import argparse
 
-    (tmp_path / "training_config.json").write_text(
+    (tmp_path / name).write_text(
         json.dumps({"seed": 11, "test_size": 0.2, "max_per_label": 20, "data": "bitext"}))
     args = argparse.Namespace(data="bitext", validation_size=None, test_size=None, max_per_label=None)
     config = nlu.NLUEvalConfig(model=str(tmp_path), output_dir="out")

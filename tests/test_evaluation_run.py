@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from evaluation import run as evalrun
 from evaluation.run import EvalRunConfig, resolve_config, run_evaluation
@@ -65,7 +66,7 @@ def test_run_folder_and_metrics(tmp_path, data_file):
     metrics = run_evaluation(config, tmp_path / "run", runner=FakeRunner())
     files = sorted(p.name for p in (tmp_path / "run").iterdir())
     assert files == ["confidence_histogram.png", "confusion_matrix.png", "metrics.json", "per_intent_f1.png",
-                     "predictions.jsonl", "reliability_diagram.png", "report.md", "resolved_config.yaml"]
+                     "predictions.jsonl", "reliability_diagram.png", "report.md", "resolved_config.json"]
     records = list(iter_records(tmp_path / "run" / "predictions.jsonl"))
     assert [r["index"] for r in records] == [0, 1, 2, 3, 4]
     assert [r["stage"] for r in records] == ["ok", "retrieval", "nlg", "nlu", "ok"]
@@ -126,6 +127,20 @@ def test_interrupted_run_resumes_without_duplicates(tmp_path, data_file):
     other = EvalRunConfig(name="tiny", data=str(data_file), batch_size=3)
     with pytest.raises(ConfigError, match="config differs in batch_size"):
         run_evaluation(other, tmp_path / "run", runner=FakeRunner(), resume=True)
+
+
+def test_run_folder_of_an_older_version_resumes_from_its_resolved_config_yaml(tmp_path, data_file):
+    """A run folder that holds resolved_config.yaml (the name before resolved_config.json) still resumes."""
+    config = EvalRunConfig(name="tiny", data=str(data_file), batch_size=2)
+    run_evaluation(config, tmp_path / "run", runner=FakeRunner(), stop_after=1)
+    (tmp_path / "run" / "resolved_config.json").unlink()  # what an older version wrote instead:
+    (tmp_path / "run" / "resolved_config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+    other = EvalRunConfig(name="tiny", data=str(data_file), batch_size=3)
+    with pytest.raises(ConfigError, match=r"config differs in batch_size\. Pass the same config"):
+        run_evaluation(other, tmp_path / "run", runner=FakeRunner(), resume=True)
+    final = run_evaluation(config, tmp_path / "run", runner=FakeRunner(), resume=True)
+    assert final["n"] == 5 and final["complete"] is True and final["resumed_after"] == 2
+    assert json.loads((tmp_path / "run" / "resolved_config.json").read_text()) == config.to_dict()
 
 
 class CtrlCRunner(FakeRunner):
@@ -252,8 +267,9 @@ def test_entities_scored_and_personal_data_masked_in_predictions(tmp_path):
 TOY_SPLIT = {label: [f"{label.replace('_', ' ')} message number {i}" for i in range(10)] for label in INTENTS}
 
 
-def test_load_examples_carves_the_models_held_out_split(tmp_path, caplog):
-    """A CSV source is split with the seed and sizes of the model's training_config.json, as at training time."""
+@pytest.mark.parametrize("name", ["resolved_config.json", "training_config.json"])  # the name older model folders use
+def test_load_examples_carves_the_models_held_out_split(tmp_path, caplog, name):
+    """A CSV source is split with the seed and sizes of the model's resolved config, as at training time."""
     from evaluation.run_data import load_examples
     from training.data import load_intent_data
 
@@ -261,8 +277,7 @@ def test_load_examples_carves_the_models_held_out_split(tmp_path, caplog):
     csv_path.write_text("text,label\n" + "".join(f"{t},{lbl}\n" for lbl, ts in TOY_SPLIT.items() for t in ts))
     model = tmp_path / "model"
     model.mkdir()
-    (model / "training_config.json").write_text(json.dumps({"data": "bitext", "seed": 7, "validation_size": 0.2,
-                                                             "test_size": 0.3}))
+    (model / name).write_text(json.dumps({"data": "bitext", "seed": 7, "validation_size": 0.2, "test_size": 0.3}))
     examples, meta = load_examples(str(csv_path), model=str(model))
     test = load_intent_data(str(csv_path), seed=7, validation_size=0.2, test_size=0.3).test
     assert [(e.message, e.intent, e.intents) for e in examples] == [(t, lbl, [lbl]) for t, lbl in zip(test.texts, test.labels)]

@@ -168,7 +168,7 @@ def test_cli_trains_fasttext_from_the_shipped_config(tmp_path):
                        "--min-count", "1", "--epochs", "1", "--bucket", "1000", "--workers", "1",
                        "--backend", "torch", "--no-evaluate", "--no-progress"])
     assert code == 0
-    saved = json.loads((tmp_path / "m" / "training_config.json").read_text())
+    saved = json.loads((tmp_path / "m" / "resolved_config.json").read_text())
     assert (saved["method"], saved["min_n"], saved["max_n"], saved["bucket"], saved["dim"]) == ("fasttext", 3, 6, 1000, 8)
     model = FastText.load(tmp_path / "m")
     assert model.get_vector("nortth").shape == (8,)

@@ -125,12 +125,12 @@ def test_finetune_two_steps_save_load_generate(tmp_path, toy, monkeypatch):
     assert len(scored) == 1 and len(scored[0][0]) == 2 and scored[0][0][0] == metrics["sample_reply"]
     out = Path(cfg.output_dir)
     names = {p.name for p in out.iterdir()}
-    assert {"config.json", "model.safetensors", "tokenizer.json", "training_config.json", "metrics.json", "README.md"} <= names
+    assert {"config.json", "model.safetensors", "tokenizer.json", "resolved_config.json", "metrics.json", "README.md"} <= names
     assert not any(p.suffix in {".bin", ".pkl", ".pt"} for p in out.iterdir())
     assert not Path(str(out) + ".checkpoint").exists()
     assert metrics["steps"] == 2 and metrics["train_pairs"] == 24 and metrics["validation_pairs"] == 3
     assert metrics["validation_loss"] > 0 and metrics["validation_rougeL_f"] == 0.5 and metrics["rouge_examples"] == 2
-    saved = json.loads((out / "training_config.json").read_text())
+    saved = json.loads((out / "resolved_config.json").read_text())
     assert saved["seed"] == 3 and saved["prompt_template"] == cfg.prompt_template
     assert json.loads((out / "metrics.json").read_text())["steps"] == 2
     assert "Seed: 3" in (out / "README.md").read_text()

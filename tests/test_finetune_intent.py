@@ -56,7 +56,7 @@ def test_finetune_save_load_predict(tmp_path, tiny_base):
     cfg = _config(tmp_path, tiny_base)
     metrics = IntentTrainer(cfg, progress=False).train()
     out = Path(cfg.output_dir)
-    assert {"config.json", "model.safetensors", "tokenizer.json", "calibration.json", "training_config.json",
+    assert {"config.json", "model.safetensors", "tokenizer.json", "calibration.json", "resolved_config.json",
             "metrics.json", "README.md", "intent_head.json", "intent_head.safetensors"} <= {p.name for p in out.iterdir()}
     assert not (out / "labels.json").exists()  # config.json's id2label holds the labels
     assert not any(p.suffix in {".bin", ".pkl", ".pt"} for p in out.iterdir())
@@ -66,7 +66,7 @@ def test_finetune_save_load_predict(tmp_path, tiny_base):
     assert not Path(str(out) + ".checkpoint").exists()
     config = json.loads((out / "config.json").read_text())
     assert config["label2id"] == {"get_refund": 0, "recover_password": 1, "track_order": 2}
-    assert json.loads((out / "training_config.json").read_text())["seed"] == 7
+    assert json.loads((out / "resolved_config.json").read_text())["seed"] == 7
     assert metrics["epochs_run"] == 2 and len(metrics["history"]) == 2
     assert metrics["temperature"] > 0
     card = (out / "README.md").read_text()
@@ -235,7 +235,7 @@ def test_first_call_trains_the_default_model_once_in_a_subprocess(tmp_path, tiny
     target = bootstrap.ensure_default_intent_model()
     assert target == bootstrap.default_intent_model_dir() and target.parent == tmp_path / "cache"
     assert "No trained intent model yet: training the default one" in capfd.readouterr().err
-    assert json.loads((target / "training_config.json").read_text())["max_length"] == 16
+    assert json.loads((target / "resolved_config.json").read_text())["max_length"] == 16
     assert not Path(str(target) + ".checkpoint").exists()
     classifier = IntentClassifier(target)
     classifier.warm_up()

@@ -225,7 +225,7 @@ def test_cli_trains_glove_and_rejects_bad_values(tmp_path, capsys):
                        "--no-progress"])
     assert code == 0
     assert capsys.readouterr().out.startswith(f"Saved glove (12 words x 8) to {out}")
-    config = json.loads((out / "training_config.json").read_text())
+    config = json.loads((out / "resolved_config.json").read_text())
     assert (config["method"], config["x_max"], config["weight_exponent"]) == ("glove", 100.0, 0.75)
     assert GloVe.load(out).get_params()["eta"] == 0.05
     assert train_main(["--method", "glove", "--corpus", str(corpus), "--out", str(out), "--x-max", "-1"]) == 2

@@ -238,10 +238,16 @@ def test_seq2seq_uses_the_prompt_stored_with_the_model(tiny_t5, tmp_path):
 
     folder = tmp_path / "model"
     shutil.copytree(tiny_t5, folder)
+    # an older model folder: the template in training_config.json
     (folder / "training_config.json").write_text(json.dumps({"prompt_template": "Q: {message} P: {snippets}"}))
     gen = Seq2SeqGenerator(GeneratorConfig(generator="seq2seq", model=str(folder), max_new_tokens=2))
     gen.warm_up()
     assert gen.prompts(["hi"], [pred("get_refund")], [[METHOD]])[0][0].startswith("Q: hi P: Refund method")
+    # resolved_config.json, as training.finetune_generator writes it now, wins over the old name
+    (folder / "resolved_config.json").write_text(json.dumps({"prompt_template": "Ask: {message} Policy: {snippets}"}))
+    gen = Seq2SeqGenerator(GeneratorConfig(generator="seq2seq", model=str(folder), max_new_tokens=2))
+    gen.warm_up()
+    assert gen.prompts(["hi"], [pred("get_refund")], [[METHOD]])[0][0].startswith("Ask: hi Policy: Refund method")
 
 
 def test_uncased_decoder_output_is_cased_and_spaced_from_the_prompt():

@@ -421,7 +421,7 @@ def test_evaluation_cli_writes_table_metrics_and_per_example_ranks(
     assert code == 0
     metrics = json.loads(capsys.readouterr().out)
     assert metrics == json.loads((out / "metrics.json").read_text())
-    assert sorted(p.name for p in out.iterdir()) == ["config.yaml", "metrics.json", "per_example.jsonl", "table.md"]
+    assert sorted(p.name for p in out.iterdir()) == ["metrics.json", "per_example.jsonl", "resolved_config.json", "table.md"]
     assert metrics["index_build"]["warm_cache_hit"] is True and metrics["index_build"]["texts_encoded"] == 12  # + 4 sentences
     rows = {(m["method"], m["intents"]): m for m in metrics["methods"]}
     assert rows[("intent-only lookup", "gold")]["hit@1"] == 1.0  # one snippet per intent: the lookup is exact

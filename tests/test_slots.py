@@ -196,7 +196,7 @@ def slot_model(tmp_path_factory) -> Path:
 def test_finetune_writes_artifact_and_learns_tiny_data(slot_model):
     names = {p.name for p in slot_model.iterdir()}
     assert {"slot_head.json", "slot_head.safetensors", "model.safetensors", "config.json", "metrics.json",
-            "training_config.json", "README.md"} <= names and "labels.json" not in names  # slot_head.json holds the labels
+            "resolved_config.json", "README.md"} <= names and "labels.json" not in names  # slot_head.json holds the labels
     metrics = json.loads((slot_model / "metrics.json").read_text())
     assert metrics["test"]["f1"] == 1.0 and metrics["test"]["intent_accuracy"] == 1.0
     head = json.loads((slot_model / "slot_head.json").read_text())

@@ -199,7 +199,7 @@ def test_save_load_and_word2vec_formats_round_trip_exactly(tmp_path):
     model = Word2Vec(vector_size=8, min_count=1, epochs=1, workers=1, backend="torch", progress=False).fit(planted_corpus())
     model.save(tmp_path / "m", metrics={"ws353": 0.5})
     assert sorted(p.name for p in (tmp_path / "m").iterdir()) == [
-        "README.md", "config.json", "metrics.json", "training_config.json", "vectors.safetensors", "vocab.json"]
+        "README.md", "config.json", "metrics.json", "resolved_config.json", "vectors.safetensors", "vocab.json"]
     assert "ws353" in (tmp_path / "m" / "README.md").read_text()
     back = Word2Vec.load(tmp_path / "m")
     assert np.array_equal(back.vectors_, model.vectors_) and back.vocab_ == model.vocab_
@@ -230,7 +230,7 @@ def test_cli_trains_and_writes_a_model_folder(tmp_path, capsys):
     code = train_main(["--corpus", str(corpus), "--out", str(out), "--dim", "8", "--min-count", "1", "--epochs", "1",
                        "--workers", "1", "--backend", "torch", "--no-evaluate", "--no-progress"])
     assert code == 0
-    config = json.loads((out / "training_config.json").read_text())
+    config = json.loads((out / "resolved_config.json").read_text())
     assert config["dim"] == 8 and config["method"] == "word2vec" and config["seed"] == 42
     assert len(Word2Vec.load(out).vocab_) == 12
     saved = {p.name: p.read_bytes() for p in out.iterdir()}
@@ -241,7 +241,7 @@ def test_cli_trains_and_writes_a_model_folder(tmp_path, capsys):
     assert {p.name: p.read_bytes() for p in out.iterdir()} == saved
     capsys.readouterr()
     assert train_main([*again, "--overwrite", "--json"]) == 0
-    assert json.loads((out / "training_config.json").read_text())["dim"] == 4
+    assert json.loads((out / "resolved_config.json").read_text())["dim"] == 4
     printed = json.loads(capsys.readouterr().out)
     assert (printed["out"], printed["method"], printed["vocab_size"], printed["dim"]) == (str(out), "word2vec", 12, 4)
 

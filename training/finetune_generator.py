@@ -15,7 +15,7 @@ uses the dense retriever filtered by the gold intent.
 Recipe: AdamW with linear warm-up/decay, dynamic padding over length-sorted
 batches, validation loss after every epoch, the best epoch kept, then ROUGE-L
 of greedy replies on ``--eval-generate`` validation examples. The model folder
-(safetensors weights, tokenizer, config, ``training_config.json`` with the
+(safetensors weights, tokenizer, config, ``resolved_config.json`` with the
 prompt template, ``metrics.json``, ``README.md``) is written to a temporary
 folder and renamed into place. A checkpoint ``<output-dir>.checkpoint`` is
 saved every ``--checkpoint-every`` steps and at each epoch end; ``--resume``
@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.artifacts import atomic_dir, write_json, write_model_card
+from pipeline.artifacts import atomic_dir, write_json, write_model_card, write_resolved_config
 from pipeline.batching import length_sorted_batches, pad_batch
 from pipeline.config import StageConfig
 from pipeline.errors import DataError, ModelLoadError, check_param, cli_main
@@ -229,7 +229,7 @@ class GeneratorTrainer:
         with atomic_dir(self.output_dir) as tmp:
             model.save_pretrained(tmp)
             tokenizer.save_pretrained(tmp)
-            write_json(tmp / "training_config.json", cfg.to_dict())
+            write_resolved_config(tmp, cfg.to_dict())
             write_json(tmp / "metrics.json", metrics)
             flat = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and v is not None}
             write_model_card(
@@ -237,7 +237,7 @@ class GeneratorTrainer:
                 title=f"Reply generator: {base_name} fine-tuned on Bitext customer support",
                 summary=(f"Seq2seq reply generator fine-tuned from `{base_name}` with `python -m training.finetune_generator` "
                          "on (message, intent, knowledge-base snippets) -> Bitext reference reply pairs. The prompt template "
-                         "is stored in `training_config.json` and used by `pipeline.reply.generators.Seq2SeqGenerator` when loading this folder."),
+                         "is stored in `resolved_config.json` and used by `pipeline.reply.generators.Seq2SeqGenerator` when loading this folder."),
                 data={"data": cfg.data or "bitext_customer_support_4.5k.csv (shared data)", "train_pairs": n_train,
                       "validation_pairs": n_val, "snippets": f"{cfg.snippets} (top {cfg.top_k})", "split_seed": cfg.seed},
                 metrics=flat,

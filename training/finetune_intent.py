@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.artifacts import atomic_dir, library_versions, write_json, write_model_card
+from pipeline.artifacts import atomic_dir, library_versions, write_json, write_model_card, write_resolved_config
 from pipeline.batching import pad_batch
 from pipeline.config import StageConfig
 from pipeline.errors import DataError, check_param, cli_main
@@ -280,7 +280,7 @@ class IntentTrainer:
             tokenizer.save_pretrained(tmp)
             write_json(tmp / CALIBRATION_FILE, self.calibration)
             save_index(tmp, *self.oos_index)
-            write_json(tmp / "training_config.json", cfg.to_dict())
+            write_resolved_config(tmp, cfg.to_dict())
             write_json(tmp / "metrics.json", metrics)
             flat = {f"{split}_{k}": v for split in ("validation", "test") for k, v in metrics.get(split, {}).items()}
             flat.update({k: metrics[k] for k in ("temperature", "threshold", "probe_validation_accuracy", "train_seconds",

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.artifacts import atomic_dir, library_versions, write_json, write_model_card
+from pipeline.artifacts import atomic_dir, library_versions, write_json, write_model_card, write_resolved_config
 from pipeline.batching import pad_batch
 from pipeline.config import StageConfig
 from pipeline.errors import ConfigError, DataError, check_param, cli_main
@@ -174,7 +174,7 @@ class SlotTrainer:
         with atomic_dir(self.output_dir) as tmp:
             model.save_pretrained(tmp)
             tokenizer.save_pretrained(tmp)
-            write_json(tmp / "training_config.json", cfg.to_dict())
+            write_resolved_config(tmp, cfg.to_dict())
             write_json(tmp / "metrics.json", metrics)
             flat: dict[str, Any] = {}
             for split in ("validation", "test"):

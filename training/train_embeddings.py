@@ -11,7 +11,7 @@
 
 Settings: defaults < ``--config`` YAML < flags (see ``training/embeddings/config.py``).
 The folder (written atomically) holds ``vectors.safetensors``, ``vocab.json``,
-``config.json``, ``training_config.json`` (the resolved settings),
+``config.json``, ``resolved_config.json`` (the resolved settings),
 ``metrics.json`` and a ``README.md`` model card with WS-353, SimLex-999 and
 analogy scores (skipped with ``--no-evaluate`` or when the word-similarity
 data is absent). Evaluate any folder later with ``python -m evaluation.wordvec``.

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
 from pipeline.batching import length_sorted_batches, tokenize
@@ -161,18 +160,17 @@ class Seq2SeqGenerator:
         logger.info("Loaded seq2seq generator %s on %s", ref.name, self.device)
 
     def _trained_template(self, folder: str | None) -> str:
-        """A model folder's own prompt (``training_config.json``) wins over the unchanged default."""
+        """A model folder's own prompt (its resolved config, see :func:`pipeline.artifacts.read_resolved_config`)
+        wins over the unchanged default."""
         if folder is None or self.config.prompt_template != DEFAULT_PROMPT_TEMPLATE:
             return self.config.prompt_template
-        path = Path(folder, "training_config.json")
-        if path.is_file():
-            from pipeline.artifacts import read_json
+        from pipeline.artifacts import read_resolved_config, resolved_config_path
 
-            template = read_json(path).get("prompt_template")
-            if isinstance(template, str) and template != self.config.prompt_template:
-                check_template(template, f"training_config.json in {folder}")
-                logger.info("Using the prompt template stored with the model in %s", folder)
-                return template
+        template = read_resolved_config(folder).get("prompt_template")
+        if isinstance(template, str) and template != self.config.prompt_template:
+            check_template(template, f"{resolved_config_path(folder).name} in {folder}")
+            logger.info("Using the prompt template stored with the model in %s", folder)
+            return template
         return self.config.prompt_template
 
     def _count_tokens(self, text: str) -> int:

@@ -11,7 +11,7 @@ A saved model is a folder::
     vectors.safetensors   {"vectors": float32 (V, d)}
     vocab.json            {"words": [...], "counts": [...] | null}
     config.json           {"class": ..., "params": {...}, "vocab_size": V, "vector_size": d, "training": {...}}
-    training_config.json  the resolved training configuration
+    resolved_config.json  the resolved training configuration
     metrics.json          intrinsic metrics, when given
     README.md             model card (corpus, settings, seed, metrics, library versions)
 """
@@ -24,7 +24,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from pipeline.artifacts import atomic_dir, atomic_write, load_safetensors, read_json, write_json, write_model_card
+from pipeline.artifacts import (atomic_dir, atomic_write, load_safetensors, read_json, write_json, write_model_card,
+                                write_resolved_config)
 from pipeline.errors import ConfigError, ModelLoadError, NotFittedError, PipelineError, check_param
 
 FORMAT_VERSION = 1
@@ -182,7 +183,7 @@ class WordVectors:
             write_json(tmp / "config.json", {"class": type(self).__name__, "format_version": FORMAT_VERSION,
                                              "vocab_size": len(self.vocab_), "vector_size": int(self.vectors_.shape[1]),
                                              "params": params, "training": info})
-            write_json(tmp / "training_config.json", training_config or params)
+            write_resolved_config(tmp, training_config or params)
             if metrics:
                 write_json(tmp / "metrics.json", metrics)
             card_data = {"corpus": info.get("corpus", "n/a"), "vocabulary": len(self.vocab_),
