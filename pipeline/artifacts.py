@@ -11,6 +11,7 @@ names older folders used (:data:`LEGACY_RESOLVED_CONFIGS`).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import platform
 import shutil
@@ -23,6 +24,8 @@ from typing import Any, Callable, Iterable, Iterator
 import yaml
 
 from pipeline.errors import ConfigError, DataError, ModelLoadError, first_line
+
+logger = logging.getLogger(__name__)
 
 
 def check_folder_path(path: str | os.PathLike[str], flag: str = "--output-dir") -> Path:
@@ -254,9 +257,13 @@ def read_resolved_config(folder: str | os.PathLike[str]) -> dict[str, Any]:
             data = yaml.safe_load(path.read_text(encoding="utf-8"))
         else:
             data = read_json(path)
-    except (OSError, ValueError, yaml.YAMLError):  # ValueError: DataError, UnicodeDecodeError
+    except (OSError, ValueError, yaml.YAMLError) as exc:  # ValueError: DataError, UnicodeDecodeError
+        logger.warning("%s is unreadable (%s): its settings are ignored. Fix or delete the file, or retrain.", path, first_line(exc))
         return {}
-    return data if isinstance(data, dict) else {}
+    if not isinstance(data, dict):
+        logger.warning("%s holds no mapping: its settings are ignored. Fix or delete the file, or retrain.", path)
+        return {}
+    return data
 
 
 def training_config(model_dir: str | Path) -> dict:
