@@ -99,12 +99,14 @@ def score(items: Sequence[dict[str, Any]], tones: Sequence[Any]) -> dict[str, An
 
 
 def vader_as_is(texts: Sequence[str]) -> list[Any]:
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
     from pipeline.nlu.tone import ToneReader
 
-    reader = ToneReader()
-    tones = reader.run(texts)
+    tones = ToneReader().run(texts)
+    vader = SentimentIntensityAnalyzer()  # its own lexicon, without the reader's adjustments
     for tone, text in zip(tones, texts):
-        compound = float(reader.analyzer.polarity_scores(text)["compound"])
+        compound = float(vader.polarity_scores(text)["compound"])
         tone.sentiment = "positive" if compound >= 0.05 else "negative" if compound <= -0.05 else "neutral"
         tone.sentiment_score = round(compound, 4)
     return tones

@@ -155,3 +155,9 @@ def test_cli_writes_the_table(tmp_path, capsys):
     assert len((out / "predictions.jsonl").read_text().splitlines()) == 4
     assert tone_eval.main(["--data", str(data), "--output-dir", str(tmp_path / "r2"), "--methods", "tfidf_lr"]) == 2
     assert "The learned rows train on the 'dev' part" in capsys.readouterr().err
+
+
+def test_vader_row_is_vader_as_is(reader):
+    # the evaluation's "VADER as is" row keeps VADER's own lexicon; the default reader adjusts it
+    assert tone_eval.vader_as_is(["do you guys ship to PO boxes"])[0].sentiment == "negative"
+    assert reader.read("do you guys ship to PO boxes").sentiment == "neutral"
