@@ -54,7 +54,7 @@ def setup_logging(verbose: int = 0, quiet: bool = False) -> None:
     """Configure the root logger; only ``__main__`` entry points call this."""
     level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    for noisy in ("httpx", "urllib3", "filelock", "huggingface_hub", "transformers", "datasets"):
+    for noisy in ("httpx", "urllib3", "filelock", "huggingface_hub", "transformers", "datasets", "absl"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
     # one line per answered message (personal data masked): only when asked for with -v
     logging.getLogger("pipeline.requests").setLevel(logging.INFO if verbose >= 1 else logging.WARNING)
