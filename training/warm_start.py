@@ -15,12 +15,16 @@ The result saves and loads as any seq2seq folder (``AutoModelForSeq2SeqLM`` read
 from __future__ import annotations
 
 import logging
+import warnings
 from typing import Any
 
 from pipeline.errors import ModelLoadError
 from pipeline.hub import ModelRef, load_pretrained
 
 logger = logging.getLogger(__name__)
+
+# EncoderDecoderModel computes the loss itself and warns on every training step that it does (since v4.12.0).
+warnings.filterwarnings("ignore", message=r"Version v4\.12\.0 introduces a better way to train encoder-decoder", category=FutureWarning)
 
 
 def is_seq2seq(ref: ModelRef) -> bool:
