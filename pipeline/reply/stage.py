@@ -6,7 +6,8 @@
 Turns routed to ``answer`` get a generated reply (``grounded`` or ``seq2seq``) checked by the guardrails;
 a seq2seq reply that fails them is replaced by the grounded one, and the checks that fired are kept.
 The others get a clarification question (recording the topics it offered), the out-of-scope reply, the
-hand-off reply or the handed-off reply (:mod:`pipeline.reply.fallbacks`).
+hand-off reply (with the policy sentences that answer the message "in the meantime", ``nlg.handoff_answer``) or
+the handed-off reply (:mod:`pipeline.reply.fallbacks`).
 """
 from __future__ import annotations
 
@@ -89,7 +90,7 @@ class ReplyStage:
         return Reply(handed_off_reply(), "handed_off", fallback="handed_off")
 
     def _meanwhile(self, turn: Turn, entities: list) -> tuple[str, list[str]]:
-        """" In the meantime: <the policy sentences that answer the message>", when they pass the guardrails."""
+        """The hand-off's 'In the meantime: <the policy sentences that answer the message>', when they pass the guardrails."""
         from pipeline.reply.selection import select_sentences
         from pipeline.sentences import second_person
 
