@@ -16,8 +16,10 @@ Methods, each scored on ``--part`` (default ``test``) of ``knowledge_base/tone_s
   dev), plugged in as ``nlu.sentiment_model`` / ``nlu.urgency_model`` (:class:`pipeline.nlu.tone.LearnedTone`).
 
 Columns: sentiment macro-F1 (three classes), urgency F1 (class ``high``), and escalation precision and recall.
-Escalation is the policy's rule (:class:`pipeline.policy.PolicyStage`): the customer asks for a person, or the
-sentiment is negative and the urgency high (with an escalating cue, for the lexicon rows). Gold escalation is
+Escalation is the policy's rule (:class:`pipeline.policy.PolicyStage`): the customer asks for a person (explicitly,
+or the intent model reads ``contact_human_agent`` and a person is named, as in the assistant; ``--no-intent``: the
+explicit requests only), or the sentiment is negative and the urgency high (with an escalating cue, for the lexicon
+rows). Gold escalation is
 ``wants_person`` or gold negative-and-high. The run folder holds ``metrics.json``, ``report.md`` and
 ``predictions.jsonl``.
 """
@@ -73,20 +75,32 @@ def gold_escalation(item: dict[str, Any]) -> bool:
     return bool(item["wants_person"]) or (item["sentiment"] == "negative" and item["urgency"] == "high")
 
 
-def escalations(texts: Sequence[str], tones: Sequence[Any]) -> list[bool]:
-    """The policy's hand-off decision for each message and its tone (no intent classifier: explicit requests only)."""
+def escalations(texts: Sequence[str], tones: Sequence[Any], intents: Sequence[Any] | None = None) -> list[bool]:
+    """The policy's hand-off decision for each message, its tone and (when given) its intent prediction; with no
+    intents only explicit requests for a person count, as the intent-based reading needs the classifier."""
     from pipeline.policy import PolicyConfig, PolicyStage
     from pipeline.types import Turn
 
     policy = PolicyStage(PolicyConfig())
-    return [policy.wants_person(t) or policy.escalates(t) for t in (Turn(message=x, text=x, tone=tone) for x, tone in zip(texts, tones))]
+    preds = intents if intents is not None else [None] * len(texts)
+    turns = (Turn(message=x, text=x, tone=tone, intent=pred) for x, tone, pred in zip(texts, tones, preds))
+    return [policy.wants_person(t) or policy.escalates(t) for t in turns]
 
 
-def score(items: Sequence[dict[str, Any]], tones: Sequence[Any]) -> dict[str, Any]:
+def predict_intents(texts: Sequence[str], model: str) -> list[Any]:
+    """The assistant's intent predictions (``nlu.model``, e.g. ``auto``: the cached bootstrap model)."""
+    from pipeline.nlu.stage import NLUConfig, NLUStage
+
+    nlu = NLUStage(NLUConfig(model=model, tone=False, concerns=False))
+    nlu.warm_up()
+    return nlu.classify(list(texts))
+
+
+def score(items: Sequence[dict[str, Any]], tones: Sequence[Any], intents: Sequence[Any] | None = None) -> dict[str, Any]:
     from sklearn.metrics import f1_score, precision_score, recall_score
 
     texts = [i["message"] for i in items]
-    gold_e, pred_e = [gold_escalation(i) for i in items], escalations(texts, tones)
+    gold_e, pred_e = [gold_escalation(i) for i in items], escalations(texts, tones, intents)
     return {
         "sentiment_macro_f1": round(float(f1_score([i["sentiment"] for i in items], [t.sentiment for t in tones],
                                                    average="macro", labels=list(KEYS["sentiment"]), zero_division=0)), 3),
@@ -192,6 +206,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--no-transformer", action="store_true", help="Skip the fine-tuned transformer row.")
     p.add_argument("--sentiment-model", default=None, help="A trained sentiment classifier folder for the transformer row.")
     p.add_argument("--urgency-model", default=None, help="A trained urgency classifier folder for the transformer row.")
+    p.add_argument("--intent-model", default="auto", help="Intent model whose predictions the hand-off rule also reads, "
+                   "as in the assistant (default: auto, the cached bootstrap model).")
+    p.add_argument("--no-intent", action="store_true", help="Score escalation from explicit requests and tone only (no intent model).")
     p.add_argument("--epochs", type=int, default=10, help="Fine-tuning epochs of the transformer rows (early stopping on validation).")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--output-dir", default=None, help="Run folder (default: runs/tone/<timestamp>).")
@@ -219,6 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     from pipeline.nlu.tone import LearnedTone, ToneReader
 
     texts = [i["message"] for i in part]
+    intents = None if args.no_intent else predict_intents(texts, args.intent_model)
     results, notes, predictions = {}, {}, {}
     with atomic_dir(out) as tmp:
         for method in methods:
@@ -239,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
                 tones = learned.run(texts)
                 shown = {k: str(out / Path(v).relative_to(tmp)) if Path(v).is_relative_to(tmp) else v for k, v in given.items()}
                 notes[method] = f"fine-tuned on the dev part: {shown['sentiment']}, {shown['urgency']}"
-            results[method] = score(part, tones)
+            results[method] = score(part, tones, intents)
             predictions[method] = tones
             logger.info("%s: %s", method, results[method])
         with (tmp / "predictions.jsonl").open("w", encoding="utf-8") as fh:

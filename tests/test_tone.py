@@ -148,11 +148,16 @@ def test_cli_writes_the_table(tmp_path, capsys):
     data = tmp_path / "tone.yaml"
     data.write_text(yaml.safe_dump(ITEMS))
     out = tmp_path / "run"
-    assert tone_eval.main(["--data", str(data), "--methods", "vader", "default", "--output-dir", str(out), "--json"]) == 0
+    model = make_tiny_intent_model(tmp_path / "intent", ["contact_human_agent", "track_order"])
+    assert tone_eval.main(["--data", str(data), "--methods", "vader", "default", "--output-dir", str(out), "--json",
+                           "--intent-model", str(model)]) == 0
     printed = json.loads(capsys.readouterr().out)
     saved = json.loads((out / "metrics.json").read_text())
     assert set(printed) == {"vader", "default"} and saved["methods"] == printed and printed["default"]["n"] == 4
     assert len((out / "predictions.jsonl").read_text().splitlines()) == 4
+    assert tone_eval.main(["--data", str(data), "--output-dir", str(tmp_path / "r3"), "--methods", "default", "--no-intent",
+                           "--json"]) == 0
+    assert set(json.loads(capsys.readouterr().out)) == {"default"}
     assert tone_eval.main(["--data", str(data), "--output-dir", str(tmp_path / "r2"), "--methods", "tfidf_lr"]) == 2
     assert "The learned rows train on the 'dev' part" in capsys.readouterr().err
 
@@ -161,3 +166,14 @@ def test_vader_row_is_vader_as_is(reader):
     # the evaluation's "VADER as is" row keeps VADER's own lexicon; the default reader adjusts it
     assert tone_eval.vader_as_is(["do you guys ship to PO boxes"])[0].sentiment == "negative"
     assert reader.read("do you guys ship to PO boxes").sentiment == "neutral"
+
+
+def test_escalation_reads_the_intent_as_the_assistant_does():
+    from pipeline.types import IntentPrediction
+
+    calm = [Tone("neutral", 0.0, "normal", [])]
+    text = ["could I have a word with someone about my order"]  # names a person, no explicit request pattern
+    person = [IntentPrediction("contact_human_agent", 0.97)]
+    assert tone_eval.escalations(text, calm) == [False]  # explicit requests only
+    assert tone_eval.escalations(text, calm, person) == [True]
+    assert tone_eval.escalations(text, calm, [IntentPrediction("track_order", 0.97)]) == [False]
