@@ -89,7 +89,8 @@ class Conversation:
         """What the next turn starts from (state dropped when the conversation has been idle too long)."""
         now, config = time.time() if now is None else now, config or ConversationConfig()
         expired = self.idle(now, config)
-        last = self.turns[-1] if self.turns and not expired else None
+        # the last turn that was about something: "thanks" between a question and its follow-up changes no topic
+        last = None if expired else next((t for t in reversed(self.turns) if t.route != "smalltalk"), None)
         return TurnContext(
             conversation_id=self.id, number=self.turn_count + 1, status=self.status,
             entities=[] if expired else [dataclasses.replace(e) for e in self.entities],

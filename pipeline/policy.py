@@ -10,6 +10,8 @@ Routes (``turn.route``), first that applies:
   ``handoff_intents`` with at least ``handoff_min_confidence`` in a message that names a person), or the tone
   calls for one (``escalate``: sentiment ``escalate_sentiment`` and urgency ``escalate_urgency``, with one of the
   ``escalate_cues`` when the lexicon read it); the conversation's status becomes ``handed_off``;
+- ``smalltalk``: the message is only a greeting, thanks, a goodbye or an acknowledgement
+  (:func:`~pipeline.nlu.smalltalk.social_kind`; ``smalltalk``), answered in kind;
 - ``no_policy``: the intent is in scope but the knowledge base has no snippet for it (the reply points to a
   person and invents nothing);
 - ``answer``: the intent is in scope;
@@ -25,6 +27,7 @@ from typing import Any
 from pipeline.config import StageConfig
 from pipeline.errors import check_param
 from pipeline.nlu.person import asks_for_person, names_person
+from pipeline.nlu.smalltalk import social_kind
 from pipeline.types import Turn
 
 @dataclass
@@ -35,6 +38,7 @@ class PolicyConfig(StageConfig):
     handoff_min_confidence: float = field(default=0.5, metadata={"help": "Confidence a handoff intent needs to hand off without an explicit request pattern."})
     handed_off_answers: list[str] = field(default_factory=lambda: ["contact_customer_service"],
         metadata={"help": "Intents still answered from the policy once a person has the conversation (contact channels)."})
+    smalltalk: bool = field(default=True, metadata={"help": "Answer a message that is only a greeting, thanks or goodbye in kind (not from the policy)."})
     escalate: bool = field(default=True, metadata={"help": "Hand off an upset customer with an urgent matter (sentiment and urgency below)."})
     escalate_sentiment: list[str] = field(default_factory=lambda: ["negative"], metadata={"help": "Sentiments that escalate (with the urgency)."})
     escalate_urgency: list[str] = field(default_factory=lambda: ["high"], metadata={"help": "Urgencies that escalate (with the sentiment)."})
@@ -84,6 +88,8 @@ class PolicyStage:
             return "answer" if answerable and not self.wants_person(turn) else "handed_off"
         if self.wants_person(turn) or self.escalates(turn):
             return "handoff"
+        if cfg.smalltalk and social_kind(turn.text):
+            return "smalltalk"
         if pred is not None and pred.in_scope:
             return "no_policy" if self._answerable is not None and pred.label not in self._answerable else "answer"
         mass = sum(p for _, p in pred.ranking[:2]) if pred is not None else 0.0

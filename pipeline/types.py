@@ -20,10 +20,11 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
-ROUTES = ("answer", "clarify", "out_of_scope", "no_policy", "handoff", "handed_off")
+ROUTES = ("answer", "clarify", "out_of_scope", "no_policy", "handoff", "handed_off", "smalltalk")
 """What a turn gets: a policy answer, a clarification question, the out-of-scope reply (pointing to a person),
 the no-policy reply (an intent the knowledge base has no snippet for: pointing to a person, inventing nothing),
-the hand-off reply (the conversation goes to a person now), or the reply of a conversation already handed off."""
+the hand-off reply (the conversation goes to a person now), the reply of a conversation already handed off, or a
+reply in kind to a greeting, thanks or goodbye."""
 STATUSES = ("active", "handed_off", "closed")
 
 

@@ -265,3 +265,31 @@ def test_a_second_concern_is_answered_from_its_own_snippets(packaged_retrieval):
     assert "second concern(s): recover_password" in turn.notes
     single = assistant.answer(["I want a refund for my order"])[0]
     assert single.concerns == [] and "As for" not in single.reply.text
+
+
+@pytest.mark.parametrize("text, kind", [
+    ("hi", "greeting"), ("hello??", "greeting"), ("Thanks a lot!!", "thanks"), ("thank you so much", "thanks"),
+    ("ok great, bye :)", "goodbye"), ("thank you, that is all", "goodbye"), ("perfect 👍", "ack"),
+    ("thanks, where is my order?", None), ("hi, i need help with my order", None), ("thanks for nothing", None),
+    ("yes", None), ("no", None), ("the second one", None), ("great, another broken parcel", None),
+])
+def test_social_kind(text, kind):
+    from pipeline.nlu.smalltalk import social_kind
+
+    assert social_kind(text) == kind
+
+
+def test_small_talk_is_answered_in_kind_and_keeps_the_topic(assistant):
+    from pipeline.policy import PolicyConfig, PolicyStage
+    from pipeline.types import IntentPrediction, Turn
+
+    conv = Conversation()
+    assistant.respond(conv, "I want a refund for order 4471-22", now=T0)
+    thanks = assistant.respond(conv, "thanks!", now=T0 + 5)
+    assert thanks.route == "smalltalk" and thanks.reply.generator == "smalltalk" and thanks.snippets == []
+    assert thanks.reply.text == "You're welcome. " + assistant.stage("nlg").phrasing.short_closing()
+    assert conv.context(now=T0 + 6).previous_intent == "get_refund"  # the topic before the thanks
+    assert [e.text for e in conv.context(now=T0 + 6).entities] == ["4471-22"]
+    assert [t.route for t in assistant.answer(["hello", "bye"])] == ["smalltalk", "smalltalk"]
+    off = PolicyStage(PolicyConfig(smalltalk=False))
+    assert off.route(Turn(message="thanks", text="thanks", intent=IntentPrediction("get_refund", 0.97))) == "answer"

@@ -1,4 +1,4 @@
-"""The replies that are not policy answers: a clarification question, the out-of-scope reply, and hand-off.
+"""The replies that are not policy answers: a clarification question, the out-of-scope reply, hand-off, small talk.
 
     >>> from knowledge_base.phrasing import load_phrasing
     >>> from pipeline.types import IntentPrediction
@@ -89,3 +89,13 @@ def handed_off_reply() -> str:
     """A message to a conversation a person has taken over."""
     return ("A member of our customer service team has this conversation and will reply here; "
             "I've added your message for them.")
+
+
+def smalltalk_reply(kind: str, phrasing: Phrasing | None = None) -> str:
+    """A greeting, thanks, goodbye or acknowledgement answered in kind (``kind`` from
+    :func:`pipeline.nlu.smalltalk.social_kind`); the short closing is the knowledge base's."""
+    closing = (phrasing or Phrasing()).short_closing()
+    return {"greeting": "Hello! What can I help you with today?",
+            "thanks": "You're welcome. " + closing,
+            "goodbye": "Thank you for getting in touch. Goodbye!",
+            }.get(kind, closing)

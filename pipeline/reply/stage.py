@@ -5,7 +5,8 @@
 
 Turns routed to ``answer`` get a generated reply (``grounded`` or ``seq2seq``) checked by the guardrails;
 a seq2seq reply that fails them is replaced by the grounded one, and the checks that fired are kept.
-The others get a clarification question (recording the topics it offered), the out-of-scope reply, the
+The others get a clarification question (recording the topics it offered), the out-of-scope reply, a reply in
+kind to small talk, the
 hand-off reply (with the policy sentences that answer the message "in the meantime", ``nlg.handoff_answer``) or
 the handed-off reply (:mod:`pipeline.reply.fallbacks`).
 """
@@ -21,6 +22,7 @@ from pipeline.reply.fallbacks import (
     no_policy_reply,
     offered_topics,
     out_of_scope_reply,
+    smalltalk_reply,
 )
 from pipeline.reply.generators import GeneratorConfig, build_generator, build_guardrails, grounded_generator
 from pipeline.reply.guardrails import allowed_values, apply_guardrails
@@ -77,6 +79,11 @@ class ReplyStage:
         if turn.route == "out_of_scope":
             note = f"intent confidence {pred.confidence:.2f} is under the out-of-scope threshold" if pred else "no intent"
             return Reply(out_of_scope_reply(self.contact, words), "out_of_scope", fallback="out_of_scope", notes=[note])
+        if turn.route == "smalltalk":
+            from pipeline.nlu.smalltalk import social_kind
+
+            kind = social_kind(turn.text) or "ack"
+            return Reply(smalltalk_reply(kind, words), "smalltalk", fallback="smalltalk", notes=[f"small talk: {kind}"])
         if turn.route == "no_policy":
             note = f"the knowledge base has no snippet for the intent {pred.label!r}"
             return Reply(no_policy_reply(pred.label, self.contact, words), "no_policy", fallback="no_policy", notes=[note])
