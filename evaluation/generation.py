@@ -6,7 +6,8 @@
 On the held-out (``test``) split of the Bitext 4.5k file (see
 :mod:`training.generator_data`: deduplicated, stratified 80/10/10, seed 42):
 
-- ``grounded``: the model-free realizer of :mod:`pipeline.reply.grounded`;
+- ``grounded``: the model-free realizer of :mod:`pipeline.reply.grounded`, in the config's style (``nlg.style``,
+  ``answer_first`` by default) with the knowledge base's phrasing, as the assistant answers;
 - ``retrieval``: the baseline that answers with the reference response of the
   most similar *training* message (TF-IDF cosine over word 1-2-grams), its
   placeholders filled from the message being answered;
@@ -44,7 +45,7 @@ import numpy as np
 from pipeline.artifacts import atomic_dir, check_output_dir, library_versions, write_json
 from pipeline.errors import CliParser, ConfigError, cli_main
 from pipeline.reply.guardrails import Guardrails, allowed_values, apply_guardrails
-from pipeline.reply.generators import GeneratorConfig, GroundedGenerator, Seq2SeqGenerator
+from pipeline.reply.generators import GeneratorConfig, Seq2SeqGenerator, grounded_generator
 from pipeline.types import IntentPrediction
 from pipeline.utils import progress_enabled, set_seed, setup_logging
 from training.generator_data import SNIPPET_SOURCES, GenerationExample, fill_reference, load_generation_splits
@@ -140,8 +141,8 @@ def sample_replies(examples: Sequence[GenerationExample], replies: dict[str, lis
 
 
 def run_generators(names: Sequence[str], train: list[GenerationExample], train_raw: list[str], test: list[GenerationExample],
-                   config: GeneratorConfig, model: str | None,
-                   progress: bool = False) -> tuple[dict[str, list[str]], dict[str, float]]:
+                   config: GeneratorConfig, model: str | None, progress: bool = False,
+                   phrasing: Any = None) -> tuple[dict[str, list[str]], dict[str, float]]:
     messages = [ex.message for ex in test]
     intents = [IntentPrediction(label=ex.intent, confidence=1.0) for ex in test]
     snippets = [ex.snippets for ex in test]
@@ -151,7 +152,9 @@ def run_generators(names: Sequence[str], train: list[GenerationExample], train_r
     for name in names:
         start = time.perf_counter()
         if name == "grounded":
-            gen = GroundedGenerator(max_snippets=config.max_snippets, max_sentences=config.max_sentences)
+            gen = grounded_generator(config)  # the assistant's grounded reply: the config's style (answer_first by default)
+            if phrasing is not None:
+                gen.phrasing = phrasing
             replies[name] = gen.run(messages, intents, snippets, entities)["replies"]
         elif name == "retrieval":
             baseline = RetrievalBaseline().fit([ex.message for ex in train], train_raw)
@@ -221,7 +224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     raw = split_rows(read_bitext_rows(args.data), seed=args.seed)
     train, test = splits["train"], splits[args.split][: args.limit]
     replies, seconds = run_generators(names, train, [r["response"] for r in raw["train"]], test, config, args.model,
-                                      progress=progress_enabled(args.progress))
+                                      progress=progress_enabled(args.progress), phrasing=getattr(kb, "phrasing", None))
 
     guardrails = Guardrails(min_words=config.min_words, max_words=config.max_words, checks=config.guardrail_checks)
     if "seq2seq" in replies and "grounded" in replies:  # what the pipeline answers: seq2seq, grounded where a check fired
