@@ -189,6 +189,10 @@ def test_cli_prints_plain_or_json_metrics(tmp_path, toy, capsys):
     assert line.startswith("validation loss ") and ", ROUGE-L F1 " in line and line.endswith(f" -> {tmp_path / 'g2'}")
 
 
+def snippet_for_test() -> Snippet:
+    return Snippet(id="refund-window", intents=["get_refund"], title="Refund window", text="Refunds take 5-7 days.")
+
+
 @pytest.mark.parametrize("family", ["warm-started BERT2BERT", "BART"])
 def test_other_families_train_save_and_answer(tmp_path, toy, family):
     """An encoder (the packaged MiniLM's stand-in) warm-starts an encoder-decoder; a BART folder trains as it is."""
@@ -208,6 +212,13 @@ def test_other_families_train_save_and_answer(tmp_path, toy, family):
         assert (config["decoder_start_token_id"], config["eos_token_id"], config["pad_token_id"]) == (
             tok.cls_token_id, tok.sep_token_id, tok.pad_token_id)
         assert config["decoder"]["is_decoder"] and config["decoder"]["add_cross_attention"]
+        # the targets lose the leading [CLS]: the model puts the start token before the shifted labels itself
+        from training.generator_data import GenerationExample
+
+        ex = [GenerationExample(message="refund?", intent="get_refund", reference="Refunds take 5-7 days.", snippets=[snippet_for_test()])]
+        _, _, kept = GeneratorTrainer(cfg).encode(tok, ex)
+        _, _, cut = GeneratorTrainer(cfg).encode(tok, ex, tok.cls_token_id)
+        assert kept[0][0] == tok.cls_token_id and cut[0] == kept[0][1:] and cut[0][-1] == tok.sep_token_id
     gen = Seq2SeqGenerator(GeneratorConfig(generator="seq2seq", model=str(out), max_new_tokens=4))
     snippet = Snippet(id="refund-window", intents=["get_refund"], title="Refund window", text="Refunds take 5-7 days.")
     replies = gen.run(["I want a refund for order 12345"], [IntentPrediction("get_refund", 0.9)], [[snippet]])["replies"]

@@ -110,3 +110,22 @@ def test_ctrl_c_says_whether_there_is_a_checkpoint_to_resume(tmp_path, caplog):
         with pytest.raises(KeyboardInterrupt):
             loop.fit([1] * len(X), lambda idx: (model(X[idx]).squeeze(-1) - Y[idx]).pow(2).mean(), validate)
         assert message in caplog.text
+
+
+def test_param_groups_scale_the_named_parameters_and_skip_decay_on_norms():
+    from training.loop import param_groups
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.dense = torch.nn.Linear(2, 2)
+            self.crossattention = torch.nn.Linear(2, 2)
+            self.LayerNorm = torch.nn.LayerNorm(2)
+
+    settings = LoopSettings(epochs=1, batch_size=1, lr=0.1, weight_decay=0.01, lr_scales={"crossattention": 10.0})
+    groups = param_groups(Net(), settings)
+    summary = sorted((len(g["params"]), g["weight_decay"], round(g["lr"], 6)) for g in groups)
+    # decayed weights at lr 0.1 (dense) and 1.0 (cross-attention); biases and norm weights without decay
+    assert summary == [(1, 0.0, 1.0), (1, 0.01, 0.1), (1, 0.01, 1.0), (3, 0.0, 0.1)]
+    plain = param_groups(Net(), LoopSettings(epochs=1, batch_size=1, lr=0.1, weight_decay=0.01))
+    assert sorted((len(g["params"]), g["lr"]) for g in plain) == [(2, 0.1), (4, 0.1)]

@@ -57,6 +57,7 @@ class GeneratorTrainingConfig(StageConfig):
     prompt_template: str = field(default=DEFAULT_PROMPT_TEMPLATE, metadata={"help": "Prompt with {message} {intent} {snippets} {slots}."})
     epochs: int = field(default=3, metadata={"help": "Number of epochs."})
     lr: float = field(default=3e-4, metadata={"help": "Peak learning rate of AdamW."})
+    cross_attention_lr_scale: float = field(default=1.0, metadata={"help": "Learning-rate multiple for the decoder's cross-attention, which a warm start initialises from scratch."})
     batch_size: int = field(default=8, metadata={"help": "Training batch size."})
     eval_batch_size: int = field(default=16, metadata={"help": "Batch size for validation loss and generation."})
     max_source_length: int = field(default=512, metadata={"help": "Prompt tokens (cut keeping the policy text)."})
@@ -82,6 +83,7 @@ class GeneratorTrainingConfig(StageConfig):
         check_param(owner, "max_source_length", self.max_source_length, self.max_source_length >= 16, "an int >= 16")
         check_param(owner, "max_target_length", self.max_target_length, self.max_target_length >= 4, "an int >= 4")
         check_param(owner, "lr", self.lr, 0 < self.lr < 1, "a float in (0, 1)")
+        check_param(owner, "cross_attention_lr_scale", self.cross_attention_lr_scale, 0 < self.cross_attention_lr_scale <= 100, "a float in (0, 100]")
         check_param(owner, "warmup_ratio", self.warmup_ratio, 0 <= self.warmup_ratio < 1, "a float in [0, 1)")
         check_param(owner, "eval_generate", self.eval_generate, self.eval_generate >= 0, "an int >= 0")
         check_param(owner, "snippets", self.snippets, self.snippets in SNIPPET_SOURCES, "one of " + ", ".join(SNIPPET_SOURCES))
@@ -128,8 +130,12 @@ class GeneratorTrainer:
                                  "or pre-download the checkpoint into the Hugging Face cache.") from None
         return ref, tokenizer, model
 
-    def encode(self, tokenizer: Any, examples: list[GenerationExample]) -> tuple[list[str], list[list[int]], list[list[int]]]:
-        """Prompts (as at answer time), their token ids and the target token ids."""
+    def encode(self, tokenizer: Any, examples: list[GenerationExample],
+               start_id: int | None = None) -> tuple[list[str], list[list[int]], list[list[int]]]:
+        """Prompts (as at answer time), their token ids and the target token ids.
+
+        A target that starts with the decoder's start token (BERT's ``[CLS]`` in a warm start) loses it: the model
+        shifts the labels right behind that token itself, so keeping it would teach a first step of predicting it."""
         cfg = self.config
 
         def count(text: str) -> int:
@@ -139,6 +145,8 @@ class GeneratorTrainer:
                    for ex in examples]
         sources = tokenizer(prompts, truncation=True, max_length=cfg.max_source_length)["input_ids"]
         targets = tokenizer(text_target=[ex.reference for ex in examples], truncation=True, max_length=cfg.max_target_length)["input_ids"]
+        if start_id is not None:
+            targets = [t[1:] if t and t[0] == start_id else t for t in targets]
         return prompts, sources, targets
 
     @staticmethod
@@ -181,8 +189,9 @@ class GeneratorTrainer:
         if not train or not val:
             raise DataError(f"Generator fine-tuning needs training and validation pairs. Got {len(train)} and {len(val)}.")
         ref, tokenizer, model = self._load()
-        _, train_src, train_tgt = self.encode(tokenizer, train)
-        val_prompts, val_src, val_tgt = self.encode(tokenizer, val)
+        start_id = getattr(model.config, "decoder_start_token_id", None)
+        _, train_src, train_tgt = self.encode(tokenizer, train, start_id)
+        val_prompts, val_src, val_tgt = self.encode(tokenizer, val, start_id)
         pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         loop = FineTuneLoop(model, LoopSettings.from_config(cfg), n_train=len(train_src),
                             checkpoint_dir=self.checkpoint_dir, config=cfg.to_dict(), progress=self.progress, resume=self.resume)

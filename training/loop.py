@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -48,6 +48,7 @@ class LoopSettings:
     seed: int = 42
     patience: int | None = None  # None: never stop early
     max_steps: int | None = None  # None: every batch of every epoch
+    lr_scales: dict[str, float] = field(default_factory=dict)  # parameter-name part -> learning-rate multiplier
 
     @classmethod
     def from_config(cls, cfg: Any) -> "LoopSettings":
@@ -56,6 +57,8 @@ class LoopSettings:
         names = ("epochs", "batch_size", "lr", "weight_decay", "warmup_ratio", "max_grad_norm", "checkpoint_every", "seed")
         values = {name: getattr(cfg, name) for name in names}
         values.update({name: getattr(cfg, name) for name in ("patience", "max_steps") if hasattr(cfg, name)})
+        if getattr(cfg, "cross_attention_lr_scale", 1.0) != 1.0:
+            values["lr_scales"] = {"crossattention": float(cfg.cross_attention_lr_scale)}
         return cls(**values)
 
 
@@ -80,6 +83,17 @@ def _score(value: Any) -> tuple[float, ...]:
     return tuple(float(v) for v in value) if isinstance(value, (list, tuple)) else (float(value),)
 
 
+def param_groups(model: Any, settings: LoopSettings) -> list[dict[str, Any]]:
+    """AdamW groups: no weight decay on biases and norm weights; a parameter whose name contains a key of
+    ``settings.lr_scales`` gets that multiple of the learning rate (e.g. fresh cross-attention in a warm start)."""
+    groups: dict[tuple[bool, float], list[Any]] = {}
+    for name, param in model.named_parameters():
+        scale = next((v for k, v in settings.lr_scales.items() if k in name), 1.0)
+        groups.setdefault((name.endswith(NO_DECAY), scale), []).append(param)
+    return [{"params": params, "weight_decay": 0.0 if no_decay else settings.weight_decay, "lr": settings.lr * scale}
+            for (no_decay, scale), params in sorted(groups.items())]
+
+
 class FineTuneLoop:
     """Optimizer, schedule, checkpoints and the epoch loop of one fine-tuning run; ``state`` is JSON."""
 
@@ -92,11 +106,7 @@ class FineTuneLoop:
         self.config, self.progress, self.resume = config, progress, resume
         steps_per_epoch = (n_train + settings.batch_size - 1) // settings.batch_size
         self.total_steps = min(steps_per_epoch * settings.epochs, settings.max_steps or 10**12)
-        groups = [
-            {"params": [p for n, p in model.named_parameters() if not n.endswith(NO_DECAY)], "weight_decay": settings.weight_decay},
-            {"params": [p for n, p in model.named_parameters() if n.endswith(NO_DECAY)], "weight_decay": 0.0},
-        ]
-        self.optimizer = torch.optim.AdamW(groups, lr=settings.lr)
+        self.optimizer = torch.optim.AdamW(param_groups(model, settings), lr=settings.lr)
         self.scheduler = get_linear_schedule_with_warmup(self.optimizer, int(settings.warmup_ratio * self.total_steps),
                                                          self.total_steps)
         self.state: dict[str, Any] = {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "best_score": None,
