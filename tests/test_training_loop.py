@@ -129,3 +129,21 @@ def test_param_groups_scale_the_named_parameters_and_skip_decay_on_norms():
     assert summary == [(1, 0.0, 1.0), (1, 0.01, 0.1), (1, 0.01, 1.0), (3, 0.0, 0.1)]
     plain = param_groups(Net(), LoopSettings(epochs=1, batch_size=1, lr=0.1, weight_decay=0.01))
     assert sorted((len(g["params"]), g["lr"]) for g in plain) == [(2, 0.1), (4, 0.1)]
+
+
+def test_lr_scale_patterns_match_from_the_start_of_a_name():
+    from training.loop import param_groups
+
+    class Half(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.encoder = torch.nn.Linear(2, 2, bias=False)
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.encoder = torch.nn.Linear(2, 2, bias=False)  # "encoder.weight"
+            self.decoder = Half()  # "decoder.encoder.weight": the decoder's own stack, not the encoder
+
+    groups = param_groups(Net(), LoopSettings(epochs=1, batch_size=1, lr=0.1, lr_scales={r"^encoder\.": 0.0}))
+    assert sorted((len(g["params"]), g["lr"]) for g in groups) == [(1, 0.0), (1, 0.1)]

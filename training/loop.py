@@ -19,6 +19,7 @@ one epoch::
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,7 +49,7 @@ class LoopSettings:
     seed: int = 42
     patience: int | None = None  # None: never stop early
     max_steps: int | None = None  # None: every batch of every epoch
-    lr_scales: dict[str, float] = field(default_factory=dict)  # parameter-name part -> learning-rate multiplier
+    lr_scales: dict[str, float] = field(default_factory=dict)  # parameter-name pattern (re.search) -> learning-rate multiplier
 
     @classmethod
     def from_config(cls, cfg: Any) -> "LoopSettings":
@@ -57,8 +58,8 @@ class LoopSettings:
         names = ("epochs", "batch_size", "lr", "weight_decay", "warmup_ratio", "max_grad_norm", "checkpoint_every", "seed")
         values = {name: getattr(cfg, name) for name in names}
         values.update({name: getattr(cfg, name) for name in ("patience", "max_steps") if hasattr(cfg, name)})
-        if getattr(cfg, "cross_attention_lr_scale", 1.0) != 1.0:
-            values["lr_scales"] = {"crossattention": float(cfg.cross_attention_lr_scale)}
+        scales = {"crossattention": getattr(cfg, "cross_attention_lr_scale", 1.0), r"^encoder\.": getattr(cfg, "encoder_lr_scale", 1.0)}
+        values["lr_scales"] = {k: float(v) for k, v in scales.items() if v != 1.0}
         return cls(**values)
 
 
@@ -84,11 +85,12 @@ def _score(value: Any) -> tuple[float, ...]:
 
 
 def param_groups(model: Any, settings: LoopSettings) -> list[dict[str, Any]]:
-    """AdamW groups: no weight decay on biases and norm weights; a parameter whose name contains a key of
-    ``settings.lr_scales`` gets that multiple of the learning rate (e.g. fresh cross-attention in a warm start)."""
+    """AdamW groups: no weight decay on biases and norm weights; a parameter whose name matches a pattern of
+    ``settings.lr_scales`` (``re.search``) gets that multiple of the learning rate (e.g. fresh cross-attention in a
+    warm start; 0 keeps a part fixed)."""
     groups: dict[tuple[bool, float], list[Any]] = {}
     for name, param in model.named_parameters():
-        scale = next((v for k, v in settings.lr_scales.items() if k in name), 1.0)
+        scale = next((v for k, v in settings.lr_scales.items() if re.search(k, name)), 1.0)
         groups.setdefault((name.endswith(NO_DECAY), scale), []).append(param)
     return [{"params": params, "weight_decay": 0.0 if no_decay else settings.weight_decay, "lr": settings.lr * scale}
             for (no_decay, scale), params in sorted(groups.items())]
