@@ -24,6 +24,7 @@ continues from it (dropout noise after a resume differs from an uninterrupted ru
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import shutil
@@ -132,6 +133,12 @@ class GeneratorTrainer:
                                  "or pre-download the checkpoint into the Hugging Face cache.") from None
         return ref, tokenizer, model
 
+    def loop_settings(self) -> LoopSettings:
+        """The shared loop's settings, with this trainer's learning-rate multiples (encoder, fresh cross-attention)."""
+        cfg = self.config
+        scales = {"crossattention": cfg.cross_attention_lr_scale, r"^encoder\.": cfg.encoder_lr_scale}
+        return dataclasses.replace(LoopSettings.from_config(cfg), lr_scales={k: float(v) for k, v in scales.items() if v != 1.0})
+
     def encode(self, tokenizer: Any, examples: list[GenerationExample],
                start_id: int | None = None) -> tuple[list[str], list[list[int]], list[list[int]]]:
         """Prompts (as at answer time), their token ids and the target token ids.
@@ -195,7 +202,7 @@ class GeneratorTrainer:
         _, train_src, train_tgt = self.encode(tokenizer, train, start_id)
         val_prompts, val_src, val_tgt = self.encode(tokenizer, val, start_id)
         pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-        loop = FineTuneLoop(model, LoopSettings.from_config(cfg), n_train=len(train_src),
+        loop = FineTuneLoop(model, self.loop_settings(), n_train=len(train_src),
                             checkpoint_dir=self.checkpoint_dir, config=cfg.to_dict(), progress=self.progress, resume=self.resume)
         loop.resume_or_start()
 

@@ -58,8 +58,6 @@ class LoopSettings:
         names = ("epochs", "batch_size", "lr", "weight_decay", "warmup_ratio", "max_grad_norm", "checkpoint_every", "seed")
         values = {name: getattr(cfg, name) for name in names}
         values.update({name: getattr(cfg, name) for name in ("patience", "max_steps") if hasattr(cfg, name)})
-        scales = {"crossattention": getattr(cfg, "cross_attention_lr_scale", 1.0), r"^encoder\.": getattr(cfg, "encoder_lr_scale", 1.0)}
-        values["lr_scales"] = {k: float(v) for k, v in scales.items() if v != 1.0}
         return cls(**values)
 
 
